@@ -1,0 +1,94 @@
+#include "engine/core/thread_pool.hpp"
+
+#include <pthread.h>
+#include <sched.h>
+#include <xmmintrin.h>
+
+#include <atomic>
+
+#include "engine/core/error.hpp"
+
+namespace tern {
+
+int available_cores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    const int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+  const unsigned hc = std::thread::hardware_concurrency();
+  return hc > 0 ? static_cast<int>(hc) : 1;
+}
+
+static constexpr unsigned kFtzDaz = 0x8040;  // MXCSR bits 15 (FTZ) and 6 (DAZ)
+
+DenormalsFlushScope::DenormalsFlushScope() : saved_(_mm_getcsr()) { _mm_setcsr(saved_ | kFtzDaz); }
+DenormalsFlushScope::~DenormalsFlushScope() { _mm_setcsr(saved_); }
+
+ThreadPool::ThreadPool(int threads) {
+  if (threads < 0) fail("thread count must be >= 0 (0 = all available cores), got ", threads);
+  if (threads == 0) threads = available_cores();
+  workers_.reserve(threads - 1);
+  for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  for (auto& t : workers_) t.join();
+}
+
+void ThreadPool::drain() {
+  for (;;) {
+    const int64_t i = next_.fetch_add(1, std::memory_order_relaxed);
+    if (i >= n_) return;
+    fn_(ctx_, i);
+  }
+}
+
+void ThreadPool::worker_loop() {
+  _mm_setcsr(_mm_getcsr() | kFtzDaz);
+  uint64_t seen = 0;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
+      if (stop_) return;
+      seen = generation_;
+    }
+    drain();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (--active_ == 0) done_.notify_one();
+    }
+  }
+}
+
+void ThreadPool::run(int64_t n, TaskFn fn, void* ctx) {
+  if (n <= 0) return;
+  DenormalsFlushScope ftz;
+  if (workers_.empty() || n == 1) {
+    for (int64_t i = 0; i < n; ++i) fn(ctx, i);
+    return;
+  }
+  std::lock_guard<std::mutex> serial(run_mutex_);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    fn_ = fn;
+    ctx_ = ctx;
+    n_ = n;
+    next_.store(0, std::memory_order_relaxed);
+    active_ = static_cast<int>(workers_.size());
+    ++generation_;
+  }
+  wake_.notify_all();
+  drain();
+  std::unique_lock<std::mutex> lock(mutex_);
+  done_.wait(lock, [&] { return active_ == 0; });
+}
+
+}  // namespace tern

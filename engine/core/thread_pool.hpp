@@ -1,0 +1,64 @@
+#pragma once
+// A persistent pool of worker threads implementing kernels' Parallel interface.
+// - Fixed size, chosen at construction (0 = the cores this process may run on).
+// - run(n, fn) hands out tasks dynamically, but task boundaries are set by the caller from the
+//   problem shape, so results never depend on the thread count.
+// - Workers run with flush-to-zero / denormals-are-zero; the calling thread gets the same mode
+//   for the duration of run() and its own MXCSR back afterwards.
+// - One run() at a time per pool: concurrent callers are serialised (a model shared by several
+//   threads stays correct, it just does not overlap inside one pool).
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "kernels/parallel.hpp"
+
+namespace tern {
+
+// Cores available to this process (sched_getaffinity), at least 1.
+int available_cores();
+
+// RAII: sets FTZ/DAZ on this thread, restores the previous MXCSR on destruction.
+class DenormalsFlushScope {
+ public:
+  DenormalsFlushScope();
+  ~DenormalsFlushScope();
+  DenormalsFlushScope(const DenormalsFlushScope&) = delete;
+  DenormalsFlushScope& operator=(const DenormalsFlushScope&) = delete;
+
+ private:
+  unsigned saved_;
+};
+
+class ThreadPool final : public Parallel {
+ public:
+  // threads: 0 = available_cores(); negative is an error (tern::Error).
+  explicit ThreadPool(int threads = 0);
+  ~ThreadPool() override;
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int num_threads() const override { return static_cast<int>(workers_.size()) + 1; }
+  void run(int64_t n, TaskFn fn, void* ctx) override;
+
+ private:
+  void worker_loop();
+  void drain();
+
+  std::vector<std::thread> workers_;
+  std::mutex run_mutex_;  // serialises run() callers
+  std::mutex mutex_;
+  std::condition_variable wake_, done_;
+  uint64_t generation_ = 0;
+  bool stop_ = false;
+  // The job in flight.
+  TaskFn fn_ = nullptr;
+  void* ctx_ = nullptr;
+  int64_t n_ = 0;
+  std::atomic<int64_t> next_{0};
+  int active_ = 0;  // workers still inside the current job
+};
+
+}  // namespace tern

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what Tern needs (Debian 12 packages, only those missing) and builds it into build/.
+# Idempotent and quiet when there is nothing to do. Usage: bash scripts/setup.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(cmake ninja-build g++ pkg-config libeigen3-dev libstb-dev nlohmann-json3-dev doctest-dev
+          libutf8proc-dev libsimde-dev
+          python3-torch python3-torchvision python3-numpy python3-pil)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+BUILD_DIR=${TERN_BUILD_DIR:-build}
+if [ ! -f "$BUILD_DIR/build.ninja" ]; then
+  cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+fi
+cmake --build "$BUILD_DIR" -- --quiet 2>&1 | grep -v '^ninja: no work to do' || true
+test -x "$BUILD_DIR/tern"
