@@ -1,9 +1,8 @@
-// Subcommands not built yet. Each is replaced by its own cmd_*.cpp as it lands.
+#include <cstdio>
+
 #include "engine/cli/commands.hpp"
 #include "engine/core/cpu.hpp"
 #include "engine/core/error.hpp"
-
-#include <cstdio>
 
 namespace tern::cli {
 
@@ -14,8 +13,5 @@ int cmd_info(const Args& args) {
   }
   fail("info: reading weight files is not implemented yet");
 }
-int cmd_embed(const Args&) { fail("embed: not implemented yet"); }
-int cmd_tokenize(const Args&) { fail("tokenize: not implemented yet"); }
-int cmd_bench(const Args&) { fail("bench: not implemented yet"); }
 
 }  // namespace tern::cli

@@ -1,0 +1,49 @@
+#pragma once
+// BERT WordPiece tokenizer, identical to Hugging Face's fast tokenizer (BertNormalizer +
+// BertPreTokenizer + WordPiece). Input is UTF-8; invalid UTF-8 is a tern::Error naming the byte
+// offset. No recursion or regex on input; linear time.
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace tern {
+
+struct TokenizerConfig {
+  bool lowercase = false;
+  bool strip_accents = false;  // HF: None means "same as lowercase"; resolved at export
+  bool tokenize_chinese_chars = true;
+  int max_length = 512;        // including [CLS] and [SEP]
+  std::string unk_token = "[UNK]", cls_token = "[CLS]", sep_token = "[SEP]",
+              pad_token = "[PAD]", mask_token = "[MASK]";
+  int max_input_chars_per_word = 100;
+
+  static TokenizerConfig from_json(const std::string& json_text);  // the weight file's "tokenizer"
+  std::string to_json() const;
+};
+
+class WordPieceTokenizer {
+ public:
+  // vocab_text: one token per line (the weight file's "vocab"). Throws when special tokens are
+  // missing or lines repeat.
+  WordPieceTokenizer(const std::string& vocab_text, const TokenizerConfig& config);
+
+  // [CLS] tokens [SEP]. Over max_length: tern::Error, or cut to max_length when truncate.
+  std::vector<int32_t> encode(std::string_view text, bool truncate = false) const;
+
+  const TokenizerConfig& config() const { return config_; }
+  int32_t pad_id() const { return pad_id_; }
+  int32_t cls_id() const { return cls_id_; }
+  int32_t sep_id() const { return sep_id_; }
+  int32_t unk_id() const { return unk_id_; }
+  size_t vocab_size() const { return vocab_.size(); }
+
+ private:
+  TokenizerConfig config_;
+  std::vector<std::string> vocab_;
+  std::unordered_map<std::string, int32_t> ids_;
+  int32_t pad_id_ = 0, cls_id_ = 0, sep_id_ = 0, unk_id_ = 0;
+};
+
+}  // namespace tern

@@ -1,0 +1,67 @@
+#pragma once
+// f32 GEMM: C[M,N] = act(A[M,K] · B[K,N] + bias[N] + residual[M,N]).
+//
+// Strides are in elements. A is row-major with leading dimension lda (>= K). C and residual are
+// row-major with leading dimensions ldc / ldr (>= N); residual may alias C (ldr == ldc).
+// B is a weight: packed once (PackedB::pack) into the layout of the microkernel of the ISA it was
+// packed for; gemm() runs that ISA's microkernel. B can be given as [K,N] row-major (ldb >= N) or,
+// as PyTorch stores Linear weights, as [N,K] row-major (b_is_nk = true, ldb >= K).
+// Epilogue order: bias, then residual, then activation, in one pass over C.
+// Threading: tiles of C are tasks on the Parallel; each tile accumulates over K in the same order
+// whatever the thread count, so results are bit-identical for any number of threads.
+#include <cstdint>
+#include <memory>
+
+#include "kernels/isa.hpp"
+#include "kernels/parallel.hpp"
+
+namespace tern::gemm {
+
+enum class Activation { none, relu, gelu };  // gelu: exact erf form, 0.5·x·(1 + erf(x/√2))
+
+struct Epilogue {
+  const float* bias = nullptr;      // [N] or null
+  const float* residual = nullptr;  // [M, ldr] or null
+  int64_t ldr = 0;
+  Activation act = Activation::none;
+};
+
+class PackedB {
+ public:
+  PackedB();
+  ~PackedB();
+  PackedB(PackedB&&) noexcept;
+  PackedB& operator=(PackedB&&) noexcept;
+
+  static PackedB pack(Isa isa, const float* b, int64_t K, int64_t N, int64_t ldb, bool b_is_nk);
+
+  Isa isa() const { return isa_; }
+  int64_t K() const { return K_; }
+  int64_t N() const { return N_; }
+  bool empty() const { return data_ == nullptr; }
+  const float* data() const { return data_.get(); }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  friend struct PackedBAccess;
+  Isa isa_ = Isa::scalar;
+  int64_t K_ = 0, N_ = 0;
+  size_t bytes_ = 0;
+  std::shared_ptr<float> data_;
+};
+
+// C = act(A · B + ...) with B packed for B.isa().
+void gemm(Parallel* par, int64_t M, const float* A, int64_t lda, const PackedB& B, float* C,
+          int64_t ldc, const Epilogue& ep = {});
+
+// B not packed beforehand (activations: attention products, per-call operands). Packs into
+// scratch internally; b_is_nk as in PackedB::pack.
+void gemm_unpacked(Isa isa, Parallel* par, int64_t M, int64_t N, int64_t K, const float* A,
+                   int64_t lda, const float* B, int64_t ldb, bool b_is_nk, float* C, int64_t ldc,
+                   const Epilogue& ep = {});
+
+// The oracle: plain loops, double accumulation, same epilogue semantics.
+void gemm_reference(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+                    int64_t ldb, bool b_is_nk, float* C, int64_t ldc, const Epilogue& ep = {});
+
+}  // namespace tern::gemm
