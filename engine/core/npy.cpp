@@ -1,6 +1,7 @@
 #include "engine/core/npy.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
