@@ -1,18 +1,15 @@
 #pragma once
 // The one error type for user-facing failures. Every input path (files, images, text, API
 // arguments) throws tern::Error with a message that names the input and the reason; nothing
-// asserts or aborts on bad input. The public API re-exports this type (engine/include/tern/tern.hpp).
+// asserts or aborts on bad input. The type itself is public: engine/include/tern/error.hpp.
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <utility>
 
-namespace tern {
+#include "tern/error.hpp"
 
-class Error : public std::runtime_error {
- public:
-  explicit Error(const std::string& message) : std::runtime_error(message) {}
-};
+namespace tern {
 
 // fail("tensor ", name, ": expected shape ", s) — builds the message from its parts and throws.
 template <typename... Parts>
