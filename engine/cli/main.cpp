@@ -7,7 +7,7 @@
 #include "engine/cli/commands.hpp"
 #include "engine/core/cpu.hpp"
 #include "engine/core/error.hpp"
-#include "engine/include/tern/version.hpp"
+#include "tern/version.hpp"
 
 namespace {
 

@@ -1,0 +1,358 @@
+// The public C++ API: loading a weight file into the right model, batching, pooling,
+// normalisation and the non-finite check. Models know nothing of files' paths or of pooling.
+#include <cmath>
+#include <cstring>
+
+#include "engine/core/cpu.hpp"
+#include "engine/core/error.hpp"
+#include "engine/core/image.hpp"
+#include "engine/core/thread_pool.hpp"
+#include "engine/core/tokenizer.hpp"
+#include "engine/core/weights.hpp"
+#include "models/distilbert.hpp"
+#include "models/resnet50.hpp"
+#include "models/vit.hpp"
+#include "tern/tern.hpp"
+
+namespace tern {
+
+struct Model::Impl {
+  std::shared_ptr<const WeightFile> file;
+  std::string arch;
+  Isa isa = Isa::scalar;
+  std::unique_ptr<ThreadPool> pool;
+  std::unique_ptr<ResNet50> resnet;
+  std::unique_ptr<ViT> vit;
+  std::unique_ptr<DistilBert> bert;
+  PreprocessConfig preprocess;
+  std::unique_ptr<WordPieceTokenizer> tokenizer;
+
+  bool image() const { return resnet || vit; }
+
+  // [n, 3, s, s] -> per-input embeddings.
+  std::vector<Embedding> run_images(const Tensor& x, const EmbedOptions& opts,
+                                    const std::vector<std::string>& names) const;
+  std::vector<Embedding> run_tokens(const std::vector<std::vector<int32_t>>& ids,
+                                    const EmbedOptions& opts,
+                                    const std::vector<std::string>& names) const;
+};
+
+namespace {
+
+void l2_normalize_rows(Embedding& e) {
+  const int64_t d = e.shape.back();
+  for (size_t r = 0; r < e.values.size() / d; ++r) {
+    float* row = e.values.data() + r * d;
+    double ss = 0;
+    for (int64_t i = 0; i < d; ++i) ss += double(row[i]) * row[i];
+    const double norm = std::sqrt(ss);
+    if (norm > 0)
+      for (int64_t i = 0; i < d; ++i) row[i] = static_cast<float>(row[i] / norm);
+  }
+}
+
+void finish(Embedding& e, const EmbedOptions& opts, const std::string& name) {
+  for (float v : e.values)
+    if (!std::isfinite(v))
+      fail(name, ": the embedding is not finite (NaN or Inf): the input or the weights are out of range");
+  if (opts.normalize) l2_normalize_rows(e);
+}
+
+const char* pooling_name(Pooling p) {
+  switch (p) {
+    case Pooling::model_default: return "default";
+    case Pooling::none: return "none";
+    case Pooling::cls: return "cls";
+    case Pooling::mean: return "mean";
+  }
+  return "?";
+}
+
+// tokens: [T, D] rows [first, T) are pooled for mean.
+Embedding pool_tokens(const float* tokens, int64_t T, int64_t D, Pooling p, int64_t mean_first) {
+  Embedding e;
+  if (p == Pooling::none) {
+    e.shape = {T, D};
+    e.values.assign(tokens, tokens + T * D);
+  } else if (p == Pooling::cls) {
+    e.shape = {D};
+    e.values.assign(tokens, tokens + D);
+  } else {
+    e.shape = {D};
+    std::vector<double> acc(D, 0.0);
+    for (int64_t t = mean_first; t < T; ++t)
+      for (int64_t i = 0; i < D; ++i) acc[i] += tokens[t * D + i];
+    e.values.resize(D);
+    const double n = static_cast<double>(std::max<int64_t>(T - mean_first, 1));
+    for (int64_t i = 0; i < D; ++i) e.values[i] = static_cast<float>(acc[i] / n);
+  }
+  return e;
+}
+
+std::vector<std::string> default_names(size_t n, const char* what) {
+  std::vector<std::string> names(n);
+  for (size_t i = 0; i < n; ++i) names[i] = std::string(what) + " " + std::to_string(i);
+  return names;
+}
+
+}  // namespace
+
+std::vector<Embedding> Model::Impl::run_images(const Tensor& x, const EmbedOptions& opts,
+                                               const std::vector<std::string>& names) const {
+  const int64_t n = x.dim(0);
+  std::vector<Embedding> out;
+  out.reserve(n);
+  if (resnet) {
+    if (opts.pooling == Pooling::none || opts.pooling == Pooling::cls)
+      fail("resnet50 gives one pooled vector per image: --pooling ", pooling_name(opts.pooling),
+           " does not apply (use mean, the default)");
+    Tensor feats = resnet->forward(pool.get(), x);  // [n, 2048]
+    if (opts.logits) feats = resnet->logits(pool.get(), feats);
+    const int64_t d = feats.dim(1);
+    for (int64_t i = 0; i < n; ++i) {
+      Embedding e{{d}, std::vector<float>(feats.f32() + i * d, feats.f32() + (i + 1) * d)};
+      finish(e, opts, names[i]);
+      out.push_back(std::move(e));
+    }
+    return out;
+  }
+  Tensor tokens = vit->forward(pool.get(), x);  // [n, T, D]
+  const int64_t T = tokens.dim(1), D = tokens.dim(2);
+  if (opts.logits) {
+    if (opts.pooling != Pooling::model_default && opts.pooling != Pooling::cls)
+      fail("--logits uses the class token; --pooling ", pooling_name(opts.pooling), " does not apply");
+    Tensor cls({n, D});
+    for (int64_t i = 0; i < n; ++i) std::memcpy(cls.f32() + i * D, tokens.f32() + i * T * D, D * 4);
+    Tensor scores = vit->logits(pool.get(), cls);
+    const int64_t c = scores.dim(1);
+    for (int64_t i = 0; i < n; ++i) {
+      Embedding e{{c}, std::vector<float>(scores.f32() + i * c, scores.f32() + (i + 1) * c)};
+      finish(e, opts, names[i]);
+      out.push_back(std::move(e));
+    }
+    return out;
+  }
+  const Pooling p = opts.pooling == Pooling::model_default ? Pooling::cls : opts.pooling;
+  for (int64_t i = 0; i < n; ++i) {
+    Embedding e = pool_tokens(tokens.f32() + i * T * D, T, D, p, /*mean over patches*/ 1);
+    finish(e, opts, names[i]);
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+std::vector<Embedding> Model::Impl::run_tokens(const std::vector<std::vector<int32_t>>& ids,
+                                               const EmbedOptions& opts,
+                                               const std::vector<std::string>& names) const {
+  if (opts.logits) fail("--logits applies to image models only");
+  const int64_t n = static_cast<int64_t>(ids.size());
+  int64_t T = 1;
+  for (const auto& row : ids) T = std::max<int64_t>(T, static_cast<int64_t>(row.size()));
+  for (int64_t i = 0; i < n; ++i) {
+    if (ids[i].empty()) fail(names[i], ": no tokens");
+    if (static_cast<int64_t>(ids[i].size()) > bert->max_positions())
+      fail(names[i], ": ", ids[i].size(), " tokens, more than the model's ", bert->max_positions(),
+           " positions");
+  }
+  std::vector<int32_t> flat(n * T, tokenizer ? tokenizer->pad_id() : 0), lengths(n);
+  for (int64_t i = 0; i < n; ++i) {
+    std::copy(ids[i].begin(), ids[i].end(), flat.begin() + i * T);
+    lengths[i] = static_cast<int32_t>(ids[i].size());
+  }
+  Tensor h = bert->forward(pool.get(), flat.data(), n, T, lengths.data());  // [n, T, D]
+  const int64_t D = h.dim(2);
+  const Pooling p = opts.pooling == Pooling::model_default ? Pooling::none : opts.pooling;
+  std::vector<Embedding> out;
+  out.reserve(n);
+  for (int64_t i = 0; i < n; ++i) {
+    Embedding e = pool_tokens(h.f32() + i * T * D, lengths[i], D, p, 0);
+    finish(e, opts, names[i]);
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Model::~Model() = default;
+
+std::unique_ptr<Model> Model::load(const std::string& path, const Options& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->isa = options.isa.empty() ? active_isa() : parse_isa(options.isa);
+  if (!isa_supported(impl->isa))
+    fail("ISA ", isa_name(impl->isa), " is not supported by this CPU (best: ",
+         isa_name(best_supported_isa()), ")");
+  if (options.threads < 0) fail("threads must be >= 0 (0 = all cores), got ", options.threads);
+  impl->file = WeightFile::open(path);
+  const WeightFile& f = *impl->file;
+  impl->arch = f.architecture();
+  if (impl->arch == "resnet50") {
+    impl->resnet = std::make_unique<ResNet50>(f, impl->isa);
+  } else if (impl->arch == "vit_b_16") {
+    impl->vit = std::make_unique<ViT>(f, impl->isa);
+  } else if (impl->arch == "distilbert") {
+    impl->bert = std::make_unique<DistilBert>(f, impl->isa);
+  } else {
+    fail(path, ": unknown architecture '", impl->arch, "' (expected resnet50, vit_b_16 or distilbert)");
+  }
+  if (impl->image()) {
+    impl->preprocess = f.has_metadata("preprocess") ? PreprocessConfig::from_json(f.metadata("preprocess"))
+                                                    : PreprocessConfig::from_profile("torchvision-v1");
+  } else {
+    impl->tokenizer = std::make_unique<WordPieceTokenizer>(
+        f.metadata("vocab"), TokenizerConfig::from_json(f.metadata("tokenizer")));
+  }
+  impl->pool = std::make_unique<ThreadPool>(options.threads);
+  return std::unique_ptr<Model>(new Model(std::move(impl)));
+}
+
+const std::string& Model::architecture() const { return impl_->arch; }
+bool Model::is_image_model() const { return impl_->image(); }
+bool Model::is_text_model() const { return impl_->bert != nullptr; }
+int Model::threads() const { return impl_->pool->num_threads(); }
+std::string Model::isa() const { return isa_name(impl_->isa); }
+int64_t Model::dim() const {
+  if (impl_->resnet) return impl_->resnet->feature_dim();
+  if (impl_->vit) return impl_->vit->hidden();
+  return impl_->bert->hidden();
+}
+
+static void require(bool ok, const char* what) {
+  if (!ok) fail(what);
+}
+
+static int batch_size(const EmbedOptions& opts) {
+  if (opts.batch < 1) fail("batch size must be >= 1, got ", opts.batch);
+  return opts.batch;
+}
+
+// Preprocesses `count` images produced by get(i) in batches and runs them.
+template <typename GetImage>
+static std::vector<Embedding> embed_images(const Model::Impl& m, size_t count, GetImage get,
+                                           const EmbedOptions& opts,
+                                           const std::vector<std::string>& names) {
+  require(m.image(), "this is a text model: use embed_text");
+  const int64_t s = m.preprocess.crop, plane = 3 * s * s;
+  const size_t bs = static_cast<size_t>(batch_size(opts));
+  std::vector<Embedding> out;
+  out.reserve(count);
+  for (size_t b = 0; b < count; b += bs) {
+    const size_t n = std::min(bs, count - b);
+    Tensor x({static_cast<int64_t>(n), 3, s, s});
+    for (size_t i = 0; i < n; ++i) {
+      Tensor one = preprocess(get(b + i), m.preprocess);
+      std::memcpy(x.f32() + i * plane, one.f32(), plane * sizeof(float));
+    }
+    std::vector<std::string> batch_names(names.begin() + b, names.begin() + b + n);
+    for (auto& e : m.run_images(x, opts, batch_names)) out.push_back(std::move(e));
+  }
+  return out;
+}
+
+Embedding Model::embed_image_file(const std::string& path, const EmbedOptions& opts) const {
+  return embed_image_files({path}, opts).at(0);
+}
+
+std::vector<Embedding> Model::embed_image_files(const std::vector<std::string>& paths,
+                                                const EmbedOptions& opts) const {
+  return embed_images(
+      *impl_, paths.size(), [&](size_t i) { return load_image(paths[i]); }, opts, paths);
+}
+
+Embedding Model::embed_image_bytes(const uint8_t* data, size_t size, const EmbedOptions& opts) const {
+  if (data == nullptr || size == 0) fail("image bytes: empty input");
+  return embed_images(
+             *impl_, 1, [&](size_t) { return decode_image(data, size, "image bytes"); }, opts,
+             {"image bytes"})
+      .at(0);
+}
+
+Embedding Model::embed_image_rgb(const uint8_t* rgb, int width, int height,
+                                 const EmbedOptions& opts) const {
+  if (rgb == nullptr) fail("raw RGB image: null pixel pointer");
+  if (width < 1 || height < 1 || int64_t(width) * height > kMaxImagePixels)
+    fail("raw RGB image: size ", width, "x", height, " is out of range");
+  Image img;
+  img.width = width;
+  img.height = height;
+  img.rgb.assign(rgb, rgb + size_t(width) * height * 3);
+  return embed_images(*impl_, 1, [&](size_t) { return img; }, opts, {"raw RGB image"}).at(0);
+}
+
+std::vector<Embedding> Model::embed_preprocessed(const float* nchw, int64_t n, int64_t h, int64_t w,
+                                                 const EmbedOptions& opts) const {
+  require(impl_->image(), "this is a text model: embed_preprocessed takes images");
+  if (nchw == nullptr || n < 1 || h < 1 || w < 1)
+    fail("preprocessed input: null data or empty shape [", n, ", 3, ", h, ", ", w, "]");
+  if (impl_->vit && (h != impl_->vit->image_size() || w != impl_->vit->image_size()))
+    fail("preprocessed input: vit_b_16 takes ", impl_->vit->image_size(), "x",
+         impl_->vit->image_size(), " images, got ", h, "x", w);
+  const int64_t bs = batch_size(opts), plane = 3 * h * w;
+  const auto names = default_names(n, "image");
+  std::vector<Embedding> out;
+  for (int64_t b = 0; b < n; b += bs) {
+    const int64_t k = std::min(bs, n - b);
+    Tensor x({k, 3, h, w});
+    std::memcpy(x.f32(), nchw + b * plane, k * plane * sizeof(float));
+    std::vector<std::string> batch_names(names.begin() + b, names.begin() + b + k);
+    for (auto& e : impl_->run_images(x, opts, batch_names)) out.push_back(std::move(e));
+  }
+  return out;
+}
+
+std::vector<int32_t> Model::tokenize(const std::string& text, bool truncate, int max_length) const {
+  require(impl_->tokenizer != nullptr, "this is an image model: it has no tokenizer");
+  const int model_max = impl_->tokenizer->config().max_length;
+  if (max_length < 0 || max_length > model_max)
+    fail("max length ", max_length, " is out of range (1..", model_max, ")");
+  std::vector<int32_t> ids = impl_->tokenizer->encode(text, truncate);
+  if (max_length > 0 && static_cast<int>(ids.size()) > max_length) {
+    if (!truncate)
+      fail("text has ", ids.size(), " tokens, more than the maximum of ", max_length,
+           " (use --truncate to cut it)");
+    const int32_t sep = ids.back();
+    ids.resize(max_length);
+    ids.back() = sep;
+  }
+  return ids;
+}
+
+Embedding Model::embed_text(const std::string& text, const EmbedOptions& opts) const {
+  return embed_texts({text}, opts).at(0);
+}
+
+std::vector<Embedding> Model::embed_texts(const std::vector<std::string>& texts,
+                                          const EmbedOptions& opts) const {
+  require(is_text_model(), "this is an image model: use embed_image_*");
+  std::vector<std::vector<int32_t>> ids;
+  ids.reserve(texts.size());
+  for (size_t i = 0; i < texts.size(); ++i) {
+    try {
+      ids.push_back(tokenize(texts[i], opts.truncate, opts.max_length));
+    } catch (const Error& e) {
+      fail("text ", i + 1, ": ", e.what());
+    }
+  }
+  return embed_token_ids(ids, opts);
+}
+
+std::vector<Embedding> Model::embed_token_ids(const std::vector<std::vector<int32_t>>& ids,
+                                              const EmbedOptions& opts) const {
+  require(is_text_model(), "this is an image model: it takes no token ids");
+  const size_t bs = static_cast<size_t>(batch_size(opts));
+  const int64_t vocab = static_cast<int64_t>(impl_->tokenizer->vocab_size());
+  const auto names = default_names(ids.size(), "text");
+  for (size_t i = 0; i < ids.size(); ++i)
+    for (int32_t id : ids[i])
+      if (id < 0 || id >= vocab) fail(names[i], ": token id ", id, " is outside the vocabulary (", vocab, ")");
+  std::vector<Embedding> out;
+  out.reserve(ids.size());
+  for (size_t b = 0; b < ids.size(); b += bs) {
+    const size_t n = std::min(bs, ids.size() - b);
+    std::vector<std::vector<int32_t>> batch(ids.begin() + b, ids.begin() + b + n);
+    std::vector<std::string> batch_names(names.begin() + b, names.begin() + b + n);
+    for (auto& e : impl_->run_tokens(batch, opts, batch_names)) out.push_back(std::move(e));
+  }
+  return out;
+}
+
+}  // namespace tern

@@ -1,0 +1,101 @@
+#pragma once
+// Tern's C++ API.
+//
+//   #include <tern/tern.hpp>
+//   auto model = tern::Model::load("resnet50.tern");            // once
+//   tern::Embedding e = model->embed_image_file("photo.jpg");  // e.shape == {2048}
+//
+// Errors: every function throws tern::Error (tern/error.hpp) with a one-line message naming the
+// input and the reason. Nothing else is thrown for bad input; std::bad_alloc only on exhaustion.
+//
+// Threads: a loaded Model is safe to use from several threads at once and gives the same results
+// as serial use. Each Model owns a pool of `threads` workers; calls from several threads share it
+// (the parallel parts of their forward passes take turns), so for throughput from many threads
+// load one Model per thread with threads = 1.
+//
+// Results never depend on the thread count or on how inputs are batched (within 1e-5 relative).
+// A non-finite result (NaN/Inf, e.g. from a corrupt weight file) is an error, never returned.
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tern/error.hpp"
+#include "tern/version.hpp"
+
+namespace tern {
+
+struct Options {
+  int threads = 0;      // 0 = every core available to the process; negative is an error
+  std::string isa;      // "" = best the CPU supports (or TERN_ISA); else cap: scalar|avx2|avx512
+};
+
+enum class Pooling {
+  model_default,  // resnet50: the global average pool; vit_b_16: cls; distilbert: none
+  none,           // every token: [T, D] (text: [CLS] and [SEP] included; vit: 197 tokens)
+  cls,            // the first token: [D]
+  mean,           // mean over real tokens (text) or patch tokens (vit); resnet50's own pool
+};
+
+struct EmbedOptions {
+  Pooling pooling = Pooling::model_default;
+  bool normalize = false;  // L2-normalise each output vector (each token row when unpooled)
+  bool logits = false;     // image models exported with --keep-head: class scores instead
+  bool truncate = false;   // text over max_length: cut instead of an error
+  int max_length = 0;      // text: 0 = the model's (tokenizer max_length); must not exceed it
+  int batch = 8;           // inputs per forward pass
+};
+
+struct Embedding {
+  std::vector<int64_t> shape;  // [D] pooled, [T, D] unpooled tokens
+  std::vector<float> values;   // row-major, product(shape) floats
+};
+
+class Model {
+ public:
+  static std::unique_ptr<Model> load(const std::string& path, const Options& options = {});
+  ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  const std::string& architecture() const;  // "resnet50" | "vit_b_16" | "distilbert"
+  bool is_image_model() const;
+  bool is_text_model() const;
+  int64_t dim() const;           // embedding width (2048, 768, ...)
+  int threads() const;
+  std::string isa() const;       // the instruction set this model's kernels run
+
+  // Image models. Decoding and preprocessing follow the profile stored in the file.
+  Embedding embed_image_file(const std::string& path, const EmbedOptions& opts = {}) const;
+  std::vector<Embedding> embed_image_files(const std::vector<std::string>& paths,
+                                           const EmbedOptions& opts = {}) const;
+  Embedding embed_image_bytes(const uint8_t* data, size_t size, const EmbedOptions& opts = {}) const;
+  // Raw interleaved RGB8 pixels, height rows of width*3 bytes.
+  Embedding embed_image_rgb(const uint8_t* rgb, int width, int height,
+                            const EmbedOptions& opts = {}) const;
+  // Already-preprocessed input: float [n, 3, h, w] (normalised, NCHW as torchvision gives).
+  std::vector<Embedding> embed_preprocessed(const float* nchw, int64_t n, int64_t h, int64_t w,
+                                            const EmbedOptions& opts = {}) const;
+
+  // Text models.
+  Embedding embed_text(const std::string& text, const EmbedOptions& opts = {}) const;
+  std::vector<Embedding> embed_texts(const std::vector<std::string>& texts,
+                                     const EmbedOptions& opts = {}) const;
+  std::vector<int32_t> tokenize(const std::string& text, bool truncate = false,
+                                int max_length = 0) const;
+  // Already-tokenized input ([CLS] ... [SEP] included).
+  std::vector<Embedding> embed_token_ids(const std::vector<std::vector<int32_t>>& ids,
+                                         const EmbedOptions& opts = {}) const;
+
+  struct Impl;
+
+ private:
+  explicit Model(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// CPU features and the active ISA, as `tern --version` prints them.
+std::string describe_cpu();
+
+}  // namespace tern
