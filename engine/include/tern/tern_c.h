@@ -1,0 +1,79 @@
+/* Tern's C API, for binding from other languages.
+ *
+ * Conventions:
+ * - Every function returns a tern_status: TERN_OK (0) or an error code. On error, the message
+ *   (one line naming the input and the reason) is available from tern_last_error() on the same
+ *   thread until the next call on that thread.
+ * - Handles are opaque. A tern_model is safe to use from several threads at once.
+ * - Results (tern_embedding) are library-owned and freed with tern_embedding_free(). Inputs are
+ *   caller-owned and only read during the call.
+ */
+#ifndef TERN_C_H
+#define TERN_C_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+  TERN_OK = 0,
+  TERN_ERROR = 1,            /* bad input, bad file, unsupported request */
+  TERN_INVALID_ARGUMENT = 2, /* null pointer, zero length, out-of-range option */
+  TERN_OUT_OF_MEMORY = 3
+} tern_status;
+
+typedef enum { TERN_POOLING_DEFAULT = 0, TERN_POOLING_NONE, TERN_POOLING_CLS, TERN_POOLING_MEAN } tern_pooling;
+
+typedef struct tern_model tern_model;
+
+typedef struct {
+  int64_t rank;      /* 1: [dim], 2: [tokens, dim] */
+  int64_t shape[2];
+  float* values;     /* shape[0] * (rank == 2 ? shape[1] : 1) floats, row-major */
+} tern_embedding;
+
+typedef struct {
+  tern_pooling pooling;
+  int normalize;   /* nonzero: L2-normalise each vector */
+  int truncate;    /* text: cut over-long texts instead of failing */
+  int max_length;  /* text: 0 = the model's */
+} tern_embed_options;
+
+/* Defaults: pooling default, no normalisation, no truncation. */
+tern_embed_options tern_embed_options_default(void);
+
+/* threads: 0 = all cores. isa: NULL or "" = best available, else "scalar" | "avx2" | "avx512". */
+tern_status tern_model_load(const char* path, int threads, const char* isa, tern_model** out);
+void tern_model_free(tern_model* model);
+
+/* "resnet50" | "vit_b_16" | "distilbert"; valid while the model lives. */
+const char* tern_model_architecture(const tern_model* model);
+int64_t tern_model_dim(const tern_model* model);
+
+tern_status tern_embed_image_file(const tern_model* model, const char* path,
+                                  const tern_embed_options* options, tern_embedding** out);
+tern_status tern_embed_image_bytes(const tern_model* model, const uint8_t* data, size_t size,
+                                   const tern_embed_options* options, tern_embedding** out);
+tern_status tern_embed_image_rgb(const tern_model* model, const uint8_t* rgb, int width, int height,
+                                 const tern_embed_options* options, tern_embedding** out);
+/* text: NUL-terminated UTF-8. */
+tern_status tern_embed_text(const tern_model* model, const char* text,
+                            const tern_embed_options* options, tern_embedding** out);
+/* Writes up to capacity ids into ids and the count into *count (the full count even when it
+ * exceeds capacity, in which case TERN_INVALID_ARGUMENT is returned). */
+tern_status tern_tokenize(const tern_model* model, const char* text, int32_t* ids, size_t capacity,
+                          size_t* count);
+
+void tern_embedding_free(tern_embedding* embedding);
+
+/* The message of the last failed call on this thread ("" if none). */
+const char* tern_last_error(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TERN_C_H */
