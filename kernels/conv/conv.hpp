@@ -1,0 +1,83 @@
+#pragma once
+// f32 2-D convolution on NHWC activations, by im2col into the packed GEMM (kernels/gemm/gemm.hpp).
+//
+// Layouts (all strides in elements, all tensors dense):
+//   input      x [N, H, W, C]           NHWC
+//   weight     w [OC, C, KH, KW]        PyTorch's OIHW, given once to Conv2d::pack
+//   output     y [N, OH, OW, OC]        NHWC, OH = (H + 2·pad − KH) / stride + 1 (floor)
+//   residual   r [N, OH, OW, OC]        optional; may alias y
+// y = act(conv(x, w) + bias + residual), the epilogue fused into the GEMM (bias, residual, act).
+//
+// Packing: the weight is reordered to [OC, KH, KW, C] so that the GEMM's K index is
+// k = (ky·KW + kx)·C + c, the order in which im2col lays out one output pixel's receptive field
+// (in NHWC each (ky, kx) tap is a contiguous run of C floats). Output channels are packed in
+// column blocks of kBlockN, one PackedB each, so that small-M layers (the 7×7 maps of the last
+// stage) still split into several tasks.
+//
+// Execution: 1×1 stride-1 pad-0 convs read x directly as A [N·H·W, C]. Everything else gathers
+// A one tile of output pixels at a time (im2col; for 1×1 stride 2 a strided gather) into a
+// per-task buffer that stays in L2, then runs the GEMM on it. Tasks are (pixel tile, column
+// block) pairs whose boundaries depend only on the shape, so results are bit-identical for any
+// thread count. Reads of x stay inside [0, N·H·W·C); zero padding is never read from memory.
+#include <cstdint>
+#include <vector>
+
+#include "kernels/gemm/gemm.hpp"
+#include "kernels/isa.hpp"
+#include "kernels/parallel.hpp"
+
+namespace tern::conv {
+
+struct ConvParams {
+  int64_t in_channels = 0, out_channels = 0;
+  int64_t kernel_h = 1, kernel_w = 1;
+  int64_t stride = 1, pad = 0;
+};
+
+// Output extent along one axis; 0 when the kernel does not fit (callers treat that as an error).
+inline int64_t conv_out_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad) {
+  const int64_t span = in + 2 * pad - kernel;
+  return span < 0 ? 0 : span / stride + 1;
+}
+
+class Conv2d {
+ public:
+  static constexpr int64_t kBlockN = 128;
+
+  Conv2d() = default;
+  // w: [OC, C, KH, KW] (OIHW), bias: [OC] or null. Both are copied; the caller may free them.
+  static Conv2d pack(Isa isa, const ConvParams& p, const float* w, const float* bias);
+
+  const ConvParams& params() const { return p_; }
+  Isa isa() const { return isa_; }
+  int64_t k() const { return p_.kernel_h * p_.kernel_w * p_.in_channels; }
+
+  // x [N, H, W, C] -> y [N, OH, OW, OC]; residual (may alias y) and relu fused.
+  // Requires OH, OW >= 1 (the caller validates user input and reports errors).
+  void run(Parallel* par, int64_t N, int64_t H, int64_t W, const float* x, float* y,
+           const float* residual = nullptr, bool relu = false) const;
+
+ private:
+  ConvParams p_;
+  Isa isa_ = Isa::scalar;
+  std::vector<gemm::PackedB> blocks_;  // column block j holds output channels [j·kBlockN, ...)
+  std::vector<float> bias_;            // [OC], zeros when the conv has none
+};
+
+// One tile of im2col: rows [m0, m0 + rows) of A [N·OH·OW, KH·KW·C] for input x [N, H, W, C],
+// written densely to a (row stride K). Out-of-image taps are zero.
+void im2col_nhwc(const ConvParams& p, int64_t H, int64_t W, int64_t OH, int64_t OW, const float* x,
+                 int64_t m0, int64_t rows, float* a);
+
+// The oracle: direct loops over NCHW tensors with double accumulation, the definition in
+// PyTorch's terms. x [N, C, H, W], w [OC, C, KH, KW], residual/y [N, OC, OH, OW].
+void conv2d_reference_nchw(const ConvParams& p, int64_t N, int64_t H, int64_t W, const float* x,
+                           const float* w, const float* bias, const float* residual, bool relu,
+                           float* y);
+
+// Layout changes for the model's edges and for tests. [N, C, H, W] <-> [N, H, W, C].
+void nchw_to_nhwc(Parallel* par, int64_t N, int64_t C, int64_t H, int64_t W, const float* x,
+                  float* y);
+void nhwc_to_nchw(int64_t N, int64_t C, int64_t H, int64_t W, const float* x, float* y);
+
+}  // namespace tern::conv

@@ -1,0 +1,19 @@
+#include "kernels/pool/pool_ukernels.hpp"
+
+namespace tern::pool {
+
+void max_ukernel__scalar(const float* const* src, int64_t count, int64_t C, float* y) {
+  for (int64_t c = 0; c < C; ++c) {
+    float v = src[0][c];
+    for (int64_t i = 1; i < count; ++i) v = v > src[i][c] ? v : src[i][c];
+    y[c] = v;
+  }
+}
+
+void sum_ukernel__scalar(const float* x, int64_t rows, int64_t ld, int64_t C, float* y) {
+  for (int64_t c = 0; c < C; ++c) y[c] = 0.f;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < C; ++c) y[c] += x[r * ld + c];
+}
+
+}  // namespace tern::pool
