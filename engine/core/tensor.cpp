@@ -61,6 +61,13 @@ Tensor Tensor::view(void* data, std::vector<int64_t> shape, DType dtype) {
   return t;
 }
 
+Tensor Tensor::view(std::shared_ptr<std::byte> owner, void* data, std::vector<int64_t> shape,
+                    DType dtype) {
+  Tensor t = view(data, std::move(shape), dtype);
+  t.storage_ = std::move(owner);
+  return t;
+}
+
 int64_t Tensor::numel() const {
   int64_t n = 1;
   for (int64_t d : shape_) n *= d;

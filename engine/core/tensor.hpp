@@ -27,6 +27,9 @@ class Tensor {
   explicit Tensor(std::vector<int64_t> shape, DType dtype = DType::f32);
   // Does not own `data`; the caller keeps it alive.
   static Tensor view(void* data, std::vector<int64_t> shape, DType dtype = DType::f32);
+  // A view that shares ownership of `owner`, which keeps `data` alive (e.g. a file mapping).
+  static Tensor view(std::shared_ptr<std::byte> owner, void* data, std::vector<int64_t> shape,
+                     DType dtype = DType::f32);
 
   DType dtype() const { return dtype_; }
   int rank() const { return static_cast<int>(shape_.size()); }
