@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace tern {
@@ -19,7 +20,10 @@ struct TokenizerConfig {
               pad_token = "[PAD]", mask_token = "[MASK]";
   int max_input_chars_per_word = 100;
 
-  static TokenizerConfig from_json(const std::string& json_text);  // the weight file's "tokenizer"
+  // The weight file's "tokenizer": a JSON object with the fields above as keys. "lowercase" is
+  // required; "strip_accents" may be null (= lowercase, as in HF); the rest default as above.
+  // Unknown keys, wrong types and out-of-range values are a tern::Error naming the key.
+  static TokenizerConfig from_json(const std::string& json_text);
   std::string to_json() const;
 };
 
@@ -30,6 +34,8 @@ class WordPieceTokenizer {
   WordPieceTokenizer(const std::string& vocab_text, const TokenizerConfig& config);
 
   // [CLS] tokens [SEP]. Over max_length: tern::Error, or cut to max_length when truncate.
+  // As in HF, special tokens written literally in the text ("[MASK]") are matched before
+  // normalisation and map to their ids.
   std::vector<int32_t> encode(std::string_view text, bool truncate = false) const;
 
   const TokenizerConfig& config() const { return config_; }
@@ -44,6 +50,9 @@ class WordPieceTokenizer {
   std::vector<std::string> vocab_;
   std::unordered_map<std::string, int32_t> ids_;
   int32_t pad_id_ = 0, cls_id_ = 0, sep_id_ = 0, unk_id_ = 0;
+  size_t max_token_bytes_ = 0;  // longest vocabulary entry: bounds the greedy WordPiece search
+  std::vector<std::pair<std::string, int32_t>> special_tokens_;  // matched in the raw text
+  friend class TokenizerRun;
 };
 
 }  // namespace tern
