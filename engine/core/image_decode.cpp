@@ -1,0 +1,144 @@
+// Decoding: the only translation unit that compiles stb_image (Debian's libstb-dev, v2.27).
+//
+// Hardening, in order: a cap on encoded bytes; the format named from its magic (only JPEG and
+// PNG reach stb); JPEG marker structure and Huffman tables checked by Tern before stb parses them
+// (image_format.cpp); stbi_info first and the pixel budget enforced before any pixel is decoded;
+// every stb allocation capped, so a zlib bomb in a PNG fails instead of growing without bound.
+// stb's global settings (vertical flip, iPhone de-premultiply) are never touched, and its failure
+// reason is thread-local, so decodes on several threads at once are safe.
+//
+// Colour conversion matches PIL's Image.open(...).convert("RGB"):
+// - gray, gray+alpha, RGBA, palette (with or without tRNS): alpha dropped, never composited;
+// - 16-bit RGB/RGBA/gray+alpha PNG: the high byte of each sample (PIL's "RGB;16B" unpacking);
+// - 16-bit gray PNG: PIL opens it as mode "I" and convert("RGB") clips to 0..255, so does Tern;
+// - 1/2/4-bit gray scaled to 0..255 (0x55, 0x11 steps), as both stb and PIL do.
+// EXIF orientation is ignored, as PIL does without ImageOps.exif_transpose.
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+
+#include "engine/core/error.hpp"
+#include "engine/core/image.hpp"
+#include "engine/core/image_internal.hpp"
+
+namespace {
+
+// Largest single allocation stb may make: 16-bit RGBA at the pixel budget plus PNG filter bytes.
+constexpr size_t kMaxStbAllocation =
+    static_cast<size_t>(tern::kMaxImagePixels) * 8 + tern::kMaxImageSide * 8 + 4096;
+
+void* capped_malloc(size_t n) { return n > kMaxStbAllocation ? nullptr : std::malloc(n); }
+void* capped_realloc(void* p, size_t n) {
+  return n > kMaxStbAllocation ? nullptr : std::realloc(p, n);
+}
+
+}  // namespace
+
+#define STBI_ONLY_JPEG
+#define STBI_ONLY_PNG
+#define STBI_NO_STDIO
+#define STBI_NO_LINEAR
+#define STBI_NO_HDR
+#define STBI_MAX_DIMENSIONS 16384
+#define STBI_MALLOC(sz) capped_malloc(sz)
+#define STBI_REALLOC(p, sz) capped_realloc(p, sz)
+#define STBI_FREE(p) std::free(p)
+#define STB_IMAGE_STATIC
+#define STB_IMAGE_IMPLEMENTATION
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
+#elif defined(__clang__)
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wunused-function"
+#pragma clang diagnostic ignored "-Wunused-parameter"
+#pragma clang diagnostic ignored "-Wmissing-field-initializers"
+#pragma clang diagnostic ignored "-Wsign-compare"
+#pragma clang diagnostic ignored "-Wimplicit-fallthrough"
+#endif
+#include <stb_image.h>
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#elif defined(__clang__)
+#pragma clang diagnostic pop
+#endif
+
+static_assert(STBI_MAX_DIMENSIONS == tern::kMaxImageSide);
+
+namespace tern {
+namespace {
+
+struct StbFree {
+  void operator()(void* p) const { stbi_image_free(p); }
+};
+
+std::string stb_reason() {
+  const char* r = stbi_failure_reason();
+  return r ? r : "unknown error";
+}
+
+[[noreturn]] void fail_stb(const std::string& name, const char* kind) {
+  fail(name, ": cannot decode ", kind, ": ", stb_reason());
+}
+
+}  // namespace
+
+Image decode_image(const uint8_t* data, size_t size, const std::string& name) {
+  using image_detail::Container;
+  if (size == 0 || data == nullptr) fail(name, ": empty image data (0 bytes)");
+  if (size > kMaxImageBytes)
+    fail(name, ": ", size, " bytes is over the image size cap of ", kMaxImageBytes, " bytes");
+  const image_detail::Sniffed fmt = image_detail::sniff_image_format(data, size);
+  if (fmt.container == Container::other) {
+    if (fmt.label.empty())
+      fail(name, ": not a JPEG or PNG image (unrecognised header, ", size, " bytes)");
+    if (fmt.label == "text")
+      fail(name, ": not an image: the data is text (Tern reads JPEG and PNG)");
+    fail(name, ": unsupported image format: ", fmt.label, " (Tern reads JPEG and PNG)");
+  }
+  const char* kind = fmt.container == Container::jpeg ? "JPEG" : "PNG";
+  if (fmt.container == Container::jpeg) {
+    image_detail::validate_jpeg_structure(data, size, name);
+  } else if (size >= 16 && std::memcmp(data + 12, "CgBI", 4) == 0) {
+    fail(name, ": unsupported image format: Apple CgBI PNG (not a standard PNG)");
+  }
+
+  const int len = static_cast<int>(size);  // size <= kMaxImageBytes < INT_MAX
+  int w = 0, h = 0, channels = 0;
+  if (!stbi_info_from_memory(data, len, &w, &h, &channels)) fail_stb(name, kind);
+  if (w <= 0 || h <= 0) fail(name, ": image has no pixels (", w, "x", h, ")");
+  if (w > kMaxImageSide || h > kMaxImageSide)
+    fail(name, ": ", w, "x", h, " image is over the side limit of ", kMaxImageSide, " pixels");
+  if (int64_t(w) * h > kMaxImagePixels)
+    fail(name, ": ", w, "x", h, " image is over the pixel budget of ", kMaxImagePixels,
+         " pixels");
+
+  Image out;
+  out.width = w;
+  out.height = h;
+  out.rgb.resize(size_t(w) * h * 3);
+  int dw = 0, dh = 0, dc = 0;
+  const bool gray16 = fmt.container == Container::png && channels == 1 &&
+                      stbi_is_16_bit_from_memory(data, len);
+  if (gray16) {
+    std::unique_ptr<stbi_us, StbFree> px(stbi_load_16_from_memory(data, len, &dw, &dh, &dc, 1));
+    if (!px) fail_stb(name, kind);
+    if (dw != w || dh != h) fail(name, ": decoded size differs from the header");
+    for (size_t i = 0, n = size_t(w) * h; i < n; ++i) {
+      const uint8_t v = px.get()[i] > 255 ? 255 : static_cast<uint8_t>(px.get()[i]);
+      out.rgb[3 * i] = out.rgb[3 * i + 1] = out.rgb[3 * i + 2] = v;
+    }
+    return out;
+  }
+  std::unique_ptr<stbi_uc, StbFree> px(stbi_load_from_memory(data, len, &dw, &dh, &dc, 3));
+  if (!px) fail_stb(name, kind);
+  if (dw != w || dh != h) fail(name, ": decoded size differs from the header");
+  std::memcpy(out.rgb.data(), px.get(), out.rgb.size());
+  return out;
+}
+
+}  // namespace tern
