@@ -127,3 +127,185 @@ TEST_CASE("tokenizer: HF reference outputs (shared/data/tokenizer-reference), ca
   }
   CHECK(files >= 4);
 }
+
+TEST_CASE("tokenizer: empty, whitespace-only, control-only and zero-width-only texts give [CLS] [SEP]") {
+  for (bool cased : {true, false}) {
+    // clean_text drops Cc/Cf (except \t \n \r, which are whitespace) and maps whitespace to ' ';
+    // the pre-tokenizer then drops the spaces. U+200B/C/D, U+2060 and U+FEFF are Cf.
+    for (const std::string text :
+         {std::string(), std::string(" \t\n\r  "), std::string("\x01\x02\x1b\x7f", 4),
+          std::string("\u00a0\u3000\u2028"), std::string("\u200b\u200c\u200d\u2060\ufeff"),
+          std::string("\0\0\0", 3), std::string("\ufffd")}) {
+      INFO("text bytes: " << text.size());
+      CHECK(bert(cased).encode(text) == expect(cased, {}));
+    }
+  }
+}
+
+TEST_CASE("tokenizer: basic words and punctuation, cased and uncased") {
+  check_tokens(true, "Hello, world!", {"Hello", ",", "world", "!"});
+  check_tokens(false, "Hello, world!", {"hello", ",", "world", "!"});
+  // Every ASCII punctuation character (33-47, 58-64, 91-96, 123-126: also $ + < = > ^ ` | ~,
+  // which Unicode calls symbols) and every Unicode P* character is a word of its own; runs are
+  // not merged. € is Sc, not punctuation, so it stays a word by itself only because of spaces.
+  const std::string punct = "Wait...!?  $100+ (a)[b]{c} «quote» ¿qué? — x–y € ~^`|<=>";
+  check_tokens(true, punct,
+               {"Wait", ".", ".", ".", "!", "?", "$", "100", "+", "(", "a", ")", "[", "b", "]",
+                "{",    "c", "}", "«", "quote", "»", "¿", "q", "##ué", "?", "—", "x", "–",
+                "y",    "€", "~", "^", "`", "|", "<", "=", ">"});
+  check_tokens(false, punct,
+               {"wait", ".", ".", ".", "!", "?", "$", "100", "+", "(", "a", ")", "[", "b", "]",
+                "{",    "c", "}", "«", "quote", "»", "¿", "que", "?", "—", "x", "–", "y",
+                "€",    "~", "^", "`", "|", "<", "=", ">"});
+}
+
+TEST_CASE("tokenizer: NUL, controls, whitespace classes, U+FFFD, zero-width and private use") {
+  for (bool cased : {true, false}) {
+    // NUL is dropped, not a terminator: "hello\0world" is the one word "helloworld".
+    check_tokens(cased, std::string("hello\0world", 11), {"hello", "##world"});
+  }
+  // clean_text filters controls *before* mapping whitespace, so VT (U+000B) and NEL (U+0085),
+  // which are White_Space but also Cc, are dropped and join their neighbours; LS (U+2028, Zl) and
+  // NBSP (U+00A0, Zs) are not controls and become spaces.
+  const std::string ws = "a\vb c\u0085d e\u2028f g\u00a0h";
+  check_tokens(true, ws, {"a", "##b", "c", "##d", "e", "f", "g", "h"});
+  check_tokens(false, ws, {"ab", "cd", "e", "f", "g", "h"});
+  // U+200B/C/D and U+FEFF are Cf (dropped, words join); U+E000 is Co (dropped); U+FFFD dropped.
+  const std::string zw = "zero\u200bwidth\u200cjoin\u200dand\ufeffbom \ue000pu\ue000a x\ufffdy";
+  check_tokens(true, zw,
+               {"zero", "##wi", "##dt", "##h", "##join", "##and", "##bo", "##m", "pu", "##a", "x",
+                "##y"});
+  check_tokens(false, zw,
+               {"zero", "##wi", "##dt", "##h", "##jo", "##ina", "##nd", "##bo", "##m", "pu", "##a",
+                "x", "##y"});
+}
+
+TEST_CASE("tokenizer: accents are kept when cased, stripped (NFD, drop Mn) when uncased") {
+  const std::string text = "Café naïve Ünïcödé résumé";
+  check_tokens(true, text,
+               {"Café", "na", "##ï", "##ve", "Ü", "##n", "##ï", "##c", "##ö", "##d", "##é", "r",
+                "##és", "##um", "##é"});
+  check_tokens(false, text, {"cafe", "naive", "unicode", "resume"});
+  // Decomposed input (n + U+0303 + U+0323 on top of precomposed ñ) strips the same way.
+  check_tokens(false, "ñ\u0303\u0323x", {"n", "##x"});
+  check_tokens(true, "ñ\u0303\u0323x", {"[UNK]"});
+}
+
+TEST_CASE("tokenizer: CJK ideographs are split, other scripts follow the generic rules") {
+  // CJK ideographs get spaces around them, so each is a word; 我/爱/门 are missing from the cased
+  // vocabulary (and 爱/门 from the uncased one) and become [UNK].
+  check_tokens(true, "我爱北京天安门", {"[UNK]", "[UNK]", "北", "京", "天", "安", "[UNK]"});
+  check_tokens(false, "我爱北京天安门", {"我", "[UNK]", "北", "京", "天", "安", "[UNK]"});
+  // Hangul syllables are not "Chinese characters". Cased: the words are not coverable -> [UNK].
+  // Uncased: NFD decomposes the syllables into conjoining jamo (all Lo, so none is stripped),
+  // which WordPiece then matches one by one; 세계's final jamo ᄀ+ᅨ has no "##ᅨ" -> [UNK].
+  check_tokens(true, "안녕하세요 세계", {"[UNK]", "[UNK]"});
+  check_tokens(false, "안녕하세요 세계",
+               {"ᄋ", "##ᅡ", "##ᆫ", "##ᄂ", "##ᅧ", "##ᆼ", "##ᄒ", "##ᅡ", "##ᄉ", "##ᅦ", "##ᄋ", "##ᅭ",
+                "[UNK]"});
+  // Arabic harakat (fatha, sukun, fathatan: Mn) are stripped when uncased; kept when cased, where
+  // the first word cannot be covered.
+  const std::string arabic = "مَرْحَبًا بالعالم";
+  check_tokens(true, arabic, {"[UNK]", "ب", "##ا", "##ل", "##ع", "##ا", "##ل", "##م"});
+  check_tokens(false, arabic,
+               {"م", "##ر", "##ح", "##ب", "##ا", "ب", "##ا", "##ل", "##ع", "##ا", "##ل", "##م"});
+  // Devanagari: virama U+094D and vowel signs U+0947/U+0941 are Mn (stripped when uncased); the
+  // vowel signs U+093F/U+093E are Mc (kept).
+  const std::string hindi = "नमस्ते दुनिया";
+  check_tokens(true, hindi,
+               {"न", "##म", "##स", "##्", "##त", "##े", "द", "##ु", "##न", "##ि", "##य", "##ा"});
+  check_tokens(false, hindi, {"न", "##म", "##स", "##त", "द", "##न", "##ि", "##य", "##ा"});
+  // Thai has no spaces between words; the whole run is one word the vocabulary cannot cover.
+  check_tokens(true, "สวัสดีชาวโลก", {"[UNK]"});
+  check_tokens(false, "สวัสดีชาวโลก", {"[UNK]"});
+  // Greek: Rust's char::to_lowercase has no final-sigma rule, so every Σ becomes σ.
+  check_tokens(false, "Ωμέγα ΣΊΣΥΦΟΣ",
+               {"ω", "##μ", "##ε", "##γ", "##α", "σ", "##ι", "##σ", "##υ", "##φ", "##ο", "##σ"});
+}
+
+TEST_CASE("tokenizer: emoji with ZWJ, variation selectors and flags") {
+  // The ZWJs (Cf) are dropped, leaving one word of three emoji; ❤️ keeps U+2764 (+ U+FE0F, an
+  // Mn, when cased); flags are pairs of regional indicators (So). None is in either vocabulary.
+  for (bool cased : {true, false})
+    check_tokens(cased, "👨‍👩‍👧 ❤️ 🇺🇸 🇯🇵 🥲", {"[UNK]", "[UNK]", "[UNK]", "[UNK]", "[UNK]"});
+}
+
+TEST_CASE("tokenizer: İ ß ﬁ Ａ and the full lowercase mapping") {
+  // Cased: no normalisation beyond cleaning; İ ß ﬁ are vocabulary entries, Ａ (U+FF21) is not.
+  check_tokens(true, "İ ß ﬁ Ａ", {"İ", "ß", "ﬁ", "[UNK]"});
+  check_tokens(true, "İstanbul straße ﬁnal ＡＢＣ",
+               {"İ", "##stan", "##bul", "s", "##tra", "##ße", "ﬁ", "##nal", "[UNK]"});
+  // Uncased: strip_accents runs before lowercase, so İ -> NFD I + U+0307 -> I -> i. ß and ﬁ have
+  // no canonical decomposition or single-character lowercase change (ﬁ's decomposition is a
+  // compatibility one, which NFD does not apply). Ａ lowercases to ａ, not in the vocabulary.
+  check_tokens(false, "İ ß ﬁ Ａ", {"i", "ß", "ﬁ", "[UNK]"});
+  check_tokens(false, "İstanbul straße ﬁnal ＡＢＣ",
+               {"istanbul", "st", "##raße", "ﬁ", "##nal", "[UNK]"});
+  // lowercase without strip_accents: Rust's full mapping turns İ into "i" + U+0307, and "##̇" is
+  // not a vocabulary entry, so the word is [UNK] (a simple mapping would have given "i").
+  TokenizerConfig cfg = bert_config(false);
+  cfg.strip_accents = false;
+  const WordPieceTokenizer tok(vocab_file(false).text, cfg);
+  CHECK(tok.encode("İ İstanbul") == expect(false, {"[UNK]", "[UNK]"}));
+  CHECK(tok.encode("Istanbul") == expect(false, {"istanbul"}));
+}
+
+TEST_CASE("tokenizer: special tokens written in the text are matched before normalisation") {
+  const auto& ids = vocab_file(false).ids;
+  const int32_t cls = ids.at("[CLS]"), sep = ids.at("[SEP]"), mask = ids.at("[MASK]");
+  const int32_t a = ids.at("a"), b = ids.at("b");
+  CHECK(bert(false).encode("a [MASK] b") == std::vector<int32_t>{cls, a, mask, b, sep});
+  CHECK(bert(false).encode("a[MASK]b") == std::vector<int32_t>{cls, a, mask, b, sep});
+  CHECK(bert(false).encode("[CLS][SEP]") == std::vector<int32_t>{cls, cls, sep, sep});
+  // Special tokens are not normalised: "[mask]" is punctuation + word + punctuation.
+  check_tokens(false, "a [mask] b", {"a", "[", "mask", "]", "b"});
+  check_tokens(true, "a [MASK ] b", {"a", "[", "MA", "##S", "##K", "]", "b"});
+}
+
+TEST_CASE("tokenizer: WordPiece on a small vocabulary") {
+  const std::string vocab = "[PAD]\n[UNK]\n[CLS]\n[SEP]\nba\n##na\na\n##\xf0\x9d\x85\xa5\n##\xf0\x9d\x85\xad\n";
+  TokenizerConfig cfg;
+  cfg.lowercase = true;
+  cfg.strip_accents = true;
+  const WordPieceTokenizer tok(vocab, cfg);
+  // Greedy longest match from the left ("ba" "##na" "##na"); a word whose start cannot be matched
+  // ("nanana": "na" exists only as a continuation) is one [UNK], not a partial result.
+  CHECK(tok.encode("banana") == std::vector<int32_t>{2, 4, 5, 5, 3});
+  CHECK(tok.encode("nanana banana") == std::vector<int32_t>{2, 1, 4, 5, 5, 3});
+  CHECK(tok.encode("banan") == std::vector<int32_t>{2, 1, 3});
+  // NFD puts combining marks in canonical order: U+1D16D (ccc 226) after U+1D165 (ccc 216). Both
+  // are Mc, so strip_accents keeps them, in the reordered order.
+  const std::string marks = "a\xf0\x9d\x85\xad\xf0\x9d\x85\xa5";  // a U+1D16D U+1D165
+  CHECK(tok.encode(marks) == std::vector<int32_t>{2, 6, 7, 8, 3});
+  TokenizerConfig keep = cfg;
+  keep.strip_accents = false;  // no NFD: the input order stays
+  CHECK(WordPieceTokenizer(vocab, keep).encode(marks) == std::vector<int32_t>{2, 6, 8, 7, 3});
+  CHECK(tok.vocab_size() == 9);
+  CHECK(tok.unk_id() == 1);
+  CHECK(tok.cls_id() == 2);
+  CHECK(tok.sep_id() == 3);
+  CHECK(tok.pad_id() == 0);
+}
+
+TEST_CASE("tokenizer: words of 100 characters are split, 101 characters are [UNK]") {
+  // Greedy: uncased has "aaa" and "##aa"; cased has only "a"... for word starts and "##aa".
+  std::vector<std::string> uncased{"aaa"}, cased{"a"};
+  for (int i = 0; i < 48; ++i) uncased.push_back("##aa"), cased.push_back("##aa");
+  uncased.push_back("##a");
+  cased.push_back("##aa");
+  cased.push_back("##a");
+  check_tokens(false, std::string(100, 'a'), uncased);
+  check_tokens(true, std::string(100, 'a'), cased);
+  check_tokens(false, std::string(101, 'a'), {"[UNK]"});
+  check_tokens(true, std::string(101, 'a'), {"[UNK]"});
+  check_tokens(false, std::string(10000, 'a') + " a", {"[UNK]", "a"});
+  // The limit counts characters, not bytes: 100 × "é" (200 bytes) is not over it.
+  const std::string vocab = "[PAD]\n[UNK]\n[CLS]\n[SEP]\né\n##é\n";
+  TokenizerConfig cfg;
+  const WordPieceTokenizer tok(vocab, cfg);
+  std::vector<int32_t> want{2, 4};
+  for (int i = 1; i < 100; ++i) want.push_back(5);
+  want.push_back(3);
+  CHECK(tok.encode(repeat("é", 100)) == want);
+  CHECK(tok.encode(repeat("é", 101)) == std::vector<int32_t>{2, 1, 3});
+}

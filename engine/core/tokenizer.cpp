@@ -72,8 +72,10 @@ class TokenizerRun {
 
   void flush_combining_run() {
     if (run_.empty()) return;
-    if (run_.size() > 2) {
-      auto first_mark = run_.begin() + (unicode::combining_class(run_[0]) == 0 ? 1 : 0);
+    // run_ is [starter] mark*, or only marks at the start of the text or after a starter that
+    // did not go through run_ (below U+00C0).
+    auto first_mark = run_.begin() + (unicode::combining_class(run_[0]) == 0 ? 1 : 0);
+    if (run_.end() - first_mark > 1) {
       std::stable_sort(first_mark, run_.end(), [](char32_t a, char32_t b) {
         return unicode::combining_class(a) < unicode::combining_class(b);
       });
