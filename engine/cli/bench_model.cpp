@@ -58,8 +58,8 @@ int64_t parse_count(const std::string& option, const std::string& value, int64_t
     used = 0;
   }
   if (used == 0 || used != value.size())
-    fail("bench: ", option, " expects an integer, got '", value, "'");
-  if (v < lo || v > hi) fail("bench: ", option, " must be in [", lo, ", ", hi, "], got ", v);
+    fail(option, " expects an integer, got '", value, "'");
+  if (v < lo || v > hi) fail(option, " must be in [", lo, ", ", hi, "], got ", v);
   return v;
 }
 
@@ -68,7 +68,7 @@ BenchArgs parse_args(const Args& args) {
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     auto value = [&]() -> const std::string& {
-      if (i + 1 >= args.size()) fail("bench: ", a, " needs a value");
+      if (i + 1 >= args.size()) fail(a, " needs a value");
       return args[++i];
     };
     if (a == "--batch") b.batch = parse_count(a, value(), 1, 4096);
@@ -78,11 +78,11 @@ BenchArgs parse_args(const Args& args) {
     else if (a == "--warmup") b.warmup = parse_count(a, value(), 0, 1000000);
     else if (a == "--iters") b.iters = parse_count(a, value(), 1, 1000000);
     else if (a == "--json") b.json = true;
-    else if (!a.empty() && a[0] == '-') fail("bench: unknown option ", a, " (see tern bench --help)");
+    else if (!a.empty() && a[0] == '-') fail("unknown option ", a, " (see tern bench --help)");
     else if (b.model.empty()) b.model = a;
-    else fail("bench: more than one model given ('", b.model, "' and '", a, "')");
+    else fail("more than one model given ('", b.model, "' and '", a, "')");
   }
-  if (b.model.empty()) fail("bench: no model given (usage: tern bench MODEL.tern [options])");
+  if (b.model.empty()) fail("no model given (usage: tern bench MODEL.tern [options])");
   return b;
 }
 
@@ -180,7 +180,7 @@ double forward_flops(const std::string& arch, const std::string& config_json, in
     const int64_t layers = config_int(cfg, {"n_layers", "num_layers", "num_hidden_layers"}, arch);
     macs = layers * encoder_block_macs(double(seq_len), dim, ffn);
   } else {
-    fail("bench: no FLOP count for architecture '", arch, "'");
+    fail("no FLOP count for architecture '", arch, "'");
   }
   return 2.0 * macs * double(batch);
 }
@@ -201,7 +201,7 @@ std::vector<float> synthetic_images(int64_t n, int64_t h, int64_t w) {
 // [CLS] + real word-piece ids cycled from an English text + [SEP], seq_len ids per row.
 std::vector<std::vector<int32_t>> synthetic_ids(const Model& model, int64_t n, int64_t seq_len) {
   const std::vector<int32_t> empty = model.tokenize("");  // [CLS] [SEP]
-  if (empty.size() != 2) fail("bench: the tokenizer gives ", empty.size(), " ids for \"\"");
+  if (empty.size() != 2) fail("the tokenizer gives ", empty.size(), " ids for \"\"");
   const std::vector<int32_t> words = model.tokenize(
       "The quick brown fox jumps over the lazy dog, while a benchmark measures how long an "
       "embedding model takes to read a sentence of ordinary English words.");
@@ -256,11 +256,11 @@ int bench_model(const Args& args) {
   std::vector<float> pixels;
   std::vector<std::vector<int32_t>> ids;
   if (model->is_text_model()) {
-    if (b.image_size) fail("bench: --image-size applies to image models; ", b.model, " is ", arch);
+    if (b.image_size) fail("--image-size applies to image models; ", b.model, " is ", arch);
     seq_len = b.seq_len ? b.seq_len : 128;
     ids = synthetic_ids(*model, b.batch, seq_len);
   } else {
-    if (b.seq_len) fail("bench: --seq-len applies to text models; ", b.model, " is ", arch);
+    if (b.seq_len) fail("--seq-len applies to text models; ", b.model, " is ", arch);
     image = b.image_size;
     if (image == 0) {
       const auto reopened = WeightFile::open(b.model);
@@ -286,7 +286,7 @@ int bench_model(const Args& args) {
     const auto t0 = std::chrono::steady_clock::now();
     const size_t got = run_once();
     times.push_back(ms_since(t0));
-    if (got != static_cast<size_t>(b.batch)) fail("bench: expected ", b.batch, " outputs, got ", got);
+    if (got != static_cast<size_t>(b.batch)) fail("expected ", b.batch, " outputs, got ", got);
   }
   const double min_ms = *std::min_element(times.begin(), times.end());
   const double median_ms = percentile(times, 0.5), p90_ms = percentile(times, 0.9);
