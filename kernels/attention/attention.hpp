@@ -1,0 +1,73 @@
+#pragma once
+// Multi-head scaled dot-product self-attention for encoder blocks:
+//   out[b, t, h, :] = softmax_j(scale · <q[b,t,h,:], k[b,j,h,:]>  for j < key_length[b]) · v[b, :, h, :]
+//
+// Layout (strides in elements). Sequence b, token t, head h, channel d of Q is at
+//   q[b * seq_stride + t * ld + h * head_dim + d]
+// and the same for k and v (each with its own ld) and out (ld_out, out_seq_stride): heads side by
+// side in a row, which is what a fused QKV projection writes ([tokens, 3·heads·head_dim], with q,
+// k, v pointing at column 0, D and 2D, ld = 3·D) and what the output projection reads
+// ([tokens, heads·head_dim]). seq_stride is shared by q, k and v.
+//
+// Key padding mask: keys j >= key_lengths[b] take no part (key_lengths == nullptr: all seq_len
+// keys are valid). Every query row 0..seq_len-1 is computed, including padded ones (they attend to
+// the valid keys, as with PyTorch's key_padding_mask). A fully masked sequence
+// (key_lengths[b] == 0) gives zero output rows: finite, never NaN.
+//
+// Numerics: flash-style. Per (sequence, head, block of kQueryBlock queries) the scores exist only
+// as a [query block × kKeyTile] tile in L1; the softmax is computed online over key tiles with a
+// running max, so exp never sees a positive argument and nothing overflows. Kᵀ and V are packed
+// once per (sequence, head) into per-call scratch.
+//
+// Threading: tasks are (sequence, head) for packing and (sequence, head, query block) for the
+// product; no value is reduced across tasks, so results are bit-identical for any thread count.
+// Nothing outside the described rows and heads is read; out must not overlap q, k or v.
+#include <cstdint>
+
+#include "kernels/isa.hpp"
+#include "kernels/parallel.hpp"
+
+namespace tern::attention {
+
+inline constexpr int64_t kQueryBlock = 32;
+inline constexpr int64_t kKeyTile = 64;
+
+struct Params {
+  int64_t batch = 0, seq_len = 0, heads = 0, head_dim = 0;
+  const float* q = nullptr;
+  const float* k = nullptr;
+  const float* v = nullptr;
+  int64_t ld_q = 0, ld_k = 0, ld_v = 0;  // row (token) stride, >= heads * head_dim
+  int64_t seq_stride = 0;                // q/k/v: elements between sequence b and b+1
+  float* out = nullptr;
+  int64_t ld_out = 0, out_seq_stride = 0;
+  const int32_t* key_lengths = nullptr;  // [batch], each in [0, seq_len]; nullptr = all valid
+  float scale = 1.f;                     // usually 1/sqrt(head_dim)
+};
+
+void attention(Isa isa, Parallel* par, const Params& p);
+
+// The oracle: scores materialised per query row, double precision, two-pass softmax.
+void attention_reference(const Params& p);
+
+namespace detail {
+// Microkernels of one ISA (attention_<isa>.cpp); the tiling lives in attention.cpp.
+struct Ukernels {
+  // Column granularity: every n below is a multiple of nr, and packed rows are padded to it.
+  int64_t nr;
+  // C[rows, n] = (c_scale ? c_scale[r] · C[r, :] : 0) + A[rows, k] · B[k, n].
+  // A row-major (lda), B row-major (ldb), C row-major (ldc). rows >= 1, k >= 1.
+  void (*gemm)(int64_t rows, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
+               int64_t ldb, float* c, int64_t ldc, const float* c_scale);
+  // One step of online softmax on a score row s[0, n) of which s[0, valid) are real
+  // (1 <= valid <= n): m_new = max(*m, scale · max s); s[j] = exp(scale · s[j] - m_new) for
+  // j < valid and 0 after; *l = *l · exp(*m - m_new) + sum(s); *m = m_new. Returns
+  // exp(m_old - m_new) (0 when m_old is -inf), the factor for the output accumulated so far.
+  float (*softmax_row)(float* s, int64_t n, int64_t valid, float scale, float* m, float* l);
+};
+extern const Ukernels kUkernelsScalar;
+extern const Ukernels kUkernelsAvx2;
+extern const Ukernels kUkernelsAvx512;
+}  // namespace detail
+
+}  // namespace tern::attention

@@ -1,0 +1,29 @@
+#include <cmath>
+
+#include "kernels/norm/layer_norm.hpp"
+
+namespace tern::norm::detail {
+
+void layer_norm_rows_scalar(int64_t rows, int64_t dim, const float* x, int64_t ldx,
+                            const float* gamma, const float* beta, float eps, float* y,
+                            int64_t ldy) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * ldx;
+    float* yr = y + r * ldy;
+    const float shift = xr[0];
+    float s = 0.f, ss = 0.f;
+    for (int64_t c = 0; c < dim; ++c) {
+      const float d = xr[c] - shift;
+      s += d;
+      ss += d * d;
+    }
+    const float n = static_cast<float>(dim);
+    const float dmean = s / n;
+    const float var = std::fmax(ss / n - dmean * dmean, 0.f);
+    const float mean = shift + dmean;
+    const float inv = 1.f / std::sqrt(var + eps);
+    for (int64_t c = 0; c < dim; ++c) yr[c] = (xr[c] - mean) * inv * gamma[c] + beta[c];
+  }
+}
+
+}  // namespace tern::norm::detail

@@ -1,0 +1,141 @@
+// Self-attention kernels against the double-precision reference, every ISA this binary can run.
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "engine/core/thread_pool.hpp"
+#include "kernels/attention/attention.hpp"
+#include "test_util.hpp"
+
+using namespace tern;
+
+namespace {
+
+struct Case {
+  int64_t batch, seq_len, heads, head_dim;
+  std::vector<int32_t> lengths;  // empty = all valid
+  float magnitude = 1.f;         // scales q so scores get large
+  int64_t row_pad = 0;           // extra elements per row of the qkv buffer and out
+  // Scores carry fp32 rounding of about 1e-7 · |score| (PyTorch's too), which moves the softmax
+  // weights by as much: large scores need a bound that grows with them.
+  double tol = 4e-6;
+};
+
+std::string describe(Isa isa, const Case& c) {
+  std::string s = std::string(isa_name(isa)) + " batch=" + std::to_string(c.batch) +
+                  " seq_len=" + std::to_string(c.seq_len) + " heads=" + std::to_string(c.heads) +
+                  " head_dim=" + std::to_string(c.head_dim) +
+                  " magnitude=" + std::to_string(c.magnitude) +
+                  " row_pad=" + std::to_string(c.row_pad) + " lengths=";
+  for (int32_t l : c.lengths) s += std::to_string(l) + ",";
+  return s;
+}
+
+// A fused-QKV buffer [batch, seq_len, 3·D + row_pad] as a model produces it, and its Params.
+struct Setup {
+  std::vector<float> qkv, out, ref;
+  std::vector<int32_t> lengths;
+  attention::Params p;
+};
+
+Setup make(const Case& c, uint64_t seed) {
+  Setup s;
+  const int64_t D = c.heads * c.head_dim, ld = 3 * D + c.row_pad, ld_out = D + c.row_pad;
+  s.qkv = test::random_floats(c.batch * c.seq_len * ld, seed);
+  for (int64_t t = 0; t < c.batch * c.seq_len; ++t)
+    for (int64_t i = 0; i < D; ++i) s.qkv[t * ld + i] *= c.magnitude;
+  s.out.assign(c.batch * c.seq_len * ld_out, 777.f);
+  s.ref = s.out;
+  auto& p = s.p;
+  p.batch = c.batch;
+  p.seq_len = c.seq_len;
+  p.heads = c.heads;
+  p.head_dim = c.head_dim;
+  p.q = s.qkv.data();
+  p.k = s.qkv.data() + D;
+  p.v = s.qkv.data() + 2 * D;
+  p.ld_q = p.ld_k = p.ld_v = ld;
+  p.seq_stride = c.seq_len * ld;
+  p.out = s.out.data();
+  p.ld_out = ld_out;
+  p.out_seq_stride = c.seq_len * ld_out;
+  s.lengths = c.lengths;
+  p.key_lengths = s.lengths.empty() ? nullptr : s.lengths.data();
+  p.scale = 1.f / std::sqrt(float(c.head_dim));
+  return s;
+}
+
+void run_case(Isa isa, const Case& c, uint64_t seed, Parallel* par = nullptr) {
+  Setup s = make(c, seed);
+  attention::attention(isa, par, s.p);
+  attention::Params pr = s.p;
+  pr.out = s.ref.data();
+  attention::attention_reference(pr);
+  INFO(describe(isa, c));
+  const int64_t D = c.heads * c.head_dim, ld_out = D + c.row_pad;
+  for (int64_t t = 0; t < c.batch * c.seq_len; ++t) {
+    const float* got = s.out.data() + t * ld_out;
+    const float* want = s.ref.data() + t * ld_out;
+    for (int64_t h = 0; h < c.heads; ++h) {
+      INFO("token " << t << " head " << h);
+      const float* g = got + h * c.head_dim;
+      for (int64_t d = 0; d < c.head_dim; ++d) REQUIRE(std::isfinite(g[d]));
+      // Outputs are convex combinations of v (values in [-1, 1]): the error is measured against
+      // that scale, since an average of many values can itself be near zero.
+      CHECK(test::max_rel_diff(g, want + h * c.head_dim, c.head_dim, 1.0) <= c.tol);
+    }
+    for (int64_t i = D; i < ld_out; ++i) REQUIRE(got[i] == 777.f);  // padding untouched
+  }
+}
+
+}  // namespace
+
+TEST_CASE("kernel attention: matches the reference over lengths, head sizes and heads") {
+  uint64_t seed = 1;
+  for (Isa isa : test::supported_isas())
+    for (int64_t seq_len : {1, 2, 7, 31, 33, 64, 65, 128, 197})
+      for (int64_t head_dim : {64, 24, 1, 33})
+        for (int64_t heads : {1, 3}) run_case(isa, {1, seq_len, heads, head_dim, {}}, ++seed);
+}
+
+TEST_CASE("kernel attention: key padding mask, padded rows and batches") {
+  uint64_t seed = 500;
+  for (Isa isa : test::supported_isas()) {
+    run_case(isa, {3, 7, 2, 64, {7, 1, 4}, 1.f, 5}, ++seed);
+    run_case(isa, {4, 128, 2, 64, {128, 1, 65, 100}}, ++seed);
+    run_case(isa, {2, 197, 2, 24, {197, 130}, 1.f, 3}, ++seed);
+    run_case(isa, {2, 300, 1, 64, {300, 17}}, ++seed);
+  }
+}
+
+TEST_CASE("kernel attention: fully masked sequences give finite zeros") {
+  for (Isa isa : test::supported_isas()) {
+    run_case(isa, {3, 9, 2, 24, {0, 9, 0}}, 900);
+    Setup s = make({2, 40, 2, 64, {0, 40}}, 901);
+    attention::attention(isa, nullptr, s.p);
+    INFO(isa_name(isa));
+    for (int64_t t = 0; t < 40; ++t)
+      for (int64_t i = 0; i < 128; ++i) REQUIRE(s.out[t * 128 + i] == 0.f);
+  }
+}
+
+TEST_CASE("kernel attention: large scores stay stable (online max)") {
+  uint64_t seed = 700;
+  for (Isa isa : test::supported_isas()) {
+    run_case(isa, {1, 130, 2, 64, {}, 60.f, 0, 2e-5}, ++seed);   // scores in the hundreds
+    run_case(isa, {2, 77, 1, 24, {77, 50}, 4000.f, 0, 1e-3}, ++seed);  // exp(score) overflows without the max
+  }
+}
+
+TEST_CASE("kernel attention: results do not depend on the thread count") {
+  const Case c{2, 197, 4, 64, {197, 150}};
+  for (Isa isa : test::supported_isas()) {
+    Setup a = make(c, 42), b = make(c, 42);
+    ThreadPool one(1), three(3);
+    attention::attention(isa, &one, a.p);
+    attention::attention(isa, &three, b.p);
+    INFO(isa_name(isa));
+    CHECK(std::memcmp(a.out.data(), b.out.data(), sizeof(float) * a.out.size()) == 0);
+  }
+}
