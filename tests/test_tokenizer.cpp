@@ -9,6 +9,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 #include <unordered_map>
 
 #include "engine/core/error.hpp"
@@ -308,4 +309,215 @@ TEST_CASE("tokenizer: words of 100 characters are split, 101 characters are [UNK
   want.push_back(3);
   CHECK(tok.encode(repeat("é", 100)) == want);
   CHECK(tok.encode(repeat("é", 101)) == std::vector<int32_t>{2, 1, 3});
+}
+
+TEST_CASE("tokenizer: invalid UTF-8 is an error naming the byte offset") {
+  const struct {
+    std::string bytes;
+    size_t offset;
+  } cases[] = {
+      {"ab\x80", 2},                 // lone continuation byte
+      {"\xC0\xAF", 0},               // overlong '/'
+      {"x\xE0\x80\xAF", 1},          // overlong 3-byte form
+      {"xy\xED\xA0\x80", 2},         // UTF-16 surrogate U+D800
+      {"\xF4\x90\x80\x80", 0},       // U+110000
+      {"abc\xE2\x82", 3},            // truncated at the end
+      {"abc\xE2\x82x", 3},           // truncated before an ASCII byte
+      {"\xFF", 0},                   // never valid
+      {"ok \xF8\x88\x80\x80\x80", 3},  // 5-byte form
+      {"[MASK]\xC3", 6},             // after a special token
+  };
+  for (const auto& c : cases) {
+    for (bool truncate : {false, true}) {
+      INFO("bytes: " << c.bytes.size() << ", expected offset " << c.offset);
+      std::string message;
+      try {
+        bert(false).encode(c.bytes, truncate);
+      } catch (const Error& e) {
+        message = e.what();
+      }
+      CHECK(message == "invalid UTF-8 at byte offset " + std::to_string(c.offset));
+    }
+  }
+  // Past the truncation point the text is still checked.
+  CHECK_THROWS_WITH_AS(bert(false).encode(repeat("a ", 600) + "\xFF", true),
+                       "invalid UTF-8 at byte offset 1200", Error);
+  // The largest valid forms of each length decode.
+  CHECK_NOTHROW(bert(false).encode("\x7F\xDF\xBF\xEF\xBF\xBF\xF4\x8F\xBF\xBF"));
+  size_t pos = 0;
+  CHECK(unicode::decode_utf8("\xF4\x8F\xBF\xBF", &pos) == 0x10FFFF);
+  CHECK(pos == 4);
+}
+
+TEST_CASE("tokenizer: 510-513 tokens, the max_length limit and truncation") {
+  // "a " × n is n word pieces; with [CLS] and [SEP], n + 2 tokens.
+  for (bool cased : {true, false}) {
+    const auto& tok = bert(cased);
+    const int32_t a = vocab_file(cased).ids.at("a");
+    for (int n : {508, 509, 510, 511, 512, 2000}) {
+      INFO("n = " << n);
+      const std::string text = repeat("a ", n);
+      if (n + 2 <= 512) {
+        const auto ids = tok.encode(text);
+        CHECK(ids.size() == size_t(n + 2));
+        CHECK(ids == tok.encode(text, true));
+      } else {
+        CHECK_THROWS_WITH_AS(tok.encode(text),
+                             ("text is " + std::to_string(n + 2) +
+                              " tokens long with [CLS] and [SEP], over max_length 512 (truncate "
+                              "to keep the first 510 word pieces)")
+                                 .c_str(),
+                             Error);
+        const auto ids = tok.encode(text, true);
+        REQUIRE(ids.size() == 512);
+        CHECK(ids.front() == tok.cls_id());
+        CHECK(ids.back() == tok.sep_id());
+        for (size_t i = 1; i < 511; ++i) CHECK(ids[i] == a);
+      }
+    }
+  }
+  // A word whose pieces straddle the limit is cut inside the word, as HF's truncation does.
+  TokenizerConfig cfg = bert_config(false, 6);
+  const WordPieceTokenizer tok(vocab_file(false).text, cfg);
+  CHECK(tok.encode(std::string(100, 'a'), true) == expect(false, {"aaa", "##aa", "##aa", "##aa"}));
+  CHECK_THROWS_AS(tok.encode(std::string(100, 'a')), Error);
+}
+
+TEST_CASE("tokenizer: vocabulary problems are errors; CRLF and a BOM are tolerated") {
+  const std::string base = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nhello\n##s\n";
+  TokenizerConfig cfg;
+  const WordPieceTokenizer lf(base, cfg);
+  CHECK(lf.encode("hellos [MASK]") == std::vector<int32_t>{2, 5, 6, 4, 3});
+  // CRLF line ends and a UTF-8 BOM give the same ids; no trailing newline is fine too.
+  std::string crlf;
+  for (char ch : base) crlf += ch == '\n' ? std::string("\r\n") : std::string(1, ch);
+  const WordPieceTokenizer from_crlf("\xEF\xBB\xBF" + crlf, cfg);
+  CHECK(from_crlf.vocab_size() == 7);
+  CHECK(from_crlf.encode("hellos [MASK]") == lf.encode("hellos [MASK]"));
+  CHECK(WordPieceTokenizer(base.substr(0, base.size() - 1), cfg).vocab_size() == 7);
+
+  CHECK_THROWS_WITH_AS(WordPieceTokenizer("[PAD]\n[UNK]\nhello\n", cfg),
+                       "vocab (3 tokens) lacks the special token(s) [CLS], [SEP]", Error);
+  CHECK_THROWS_WITH_AS(WordPieceTokenizer("", cfg),
+                       "vocab (0 tokens) lacks the special token(s) [UNK], [CLS], [SEP], [PAD]",
+                       Error);
+  CHECK_THROWS_WITH_AS(WordPieceTokenizer(base + "x\nhello\n", cfg),
+                       "vocab line 9: token \"hello\" repeats line 6", Error);
+  CHECK_THROWS_WITH_AS(WordPieceTokenizer(base + "x\xC3\n", cfg),
+                       "vocab line 8: invalid UTF-8 at byte offset 1", Error);
+  // [MASK] is optional; without it "[MASK]" in a text is ordinary punctuation and letters.
+  const WordPieceTokenizer no_mask("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[\n]\nmask\n", cfg);
+  CHECK(no_mask.encode("[MASK]") == std::vector<int32_t>{2, 4, 1, 5, 3});
+  // Custom special token strings are honoured.
+  TokenizerConfig custom = cfg;
+  custom.cls_token = "<s>";
+  custom.sep_token = "</s>";
+  const WordPieceTokenizer angle("[PAD]\n[UNK]\n<s>\n</s>\nhi\n", custom);
+  CHECK(angle.encode("hi</s>") == std::vector<int32_t>{2, 4, 3, 3});
+  TokenizerConfig bad = cfg;
+  bad.max_length = 1;
+  CHECK_THROWS_AS(WordPieceTokenizer(base, bad), Error);
+}
+
+TEST_CASE("tokenizer: config JSON round trip and validation") {
+  TokenizerConfig c;
+  c.lowercase = true;
+  c.strip_accents = false;
+  c.tokenize_chinese_chars = false;
+  c.max_length = 128;
+  c.unk_token = "<unk>";
+  const TokenizerConfig back = TokenizerConfig::from_json(c.to_json());
+  CHECK(back.lowercase == true);
+  CHECK(back.strip_accents == false);
+  CHECK(back.tokenize_chinese_chars == false);
+  CHECK(back.max_length == 128);
+  CHECK(back.unk_token == "<unk>");
+  CHECK(back.cls_token == "[CLS]");
+  CHECK(back.max_input_chars_per_word == 100);
+  CHECK(back.to_json() == c.to_json());
+
+  // strip_accents absent or null follows lowercase, as in HF.
+  CHECK(TokenizerConfig::from_json(R"({"lowercase": true})").strip_accents == true);
+  CHECK(TokenizerConfig::from_json(R"({"lowercase": true, "strip_accents": null})").strip_accents);
+  CHECK(!TokenizerConfig::from_json(R"({"lowercase": false, "strip_accents": null})").strip_accents);
+
+  const std::pair<const char*, const char*> bad[] = {
+      {"", "not valid JSON"},
+      {"[]", "expected a JSON object, got array"},
+      {"{}", "\"lowercase\" is missing"},
+      {R"({"lowercase": 1})", "\"lowercase\" must be true or false"},
+      {R"({"lowercase": true, "max_length": "512"})", "\"max_length\" must be a 32-bit integer"},
+      {R"({"lowercase": true, "max_length": 1e300})", "\"max_length\" must be a 32-bit integer"},
+      {R"({"lowercase": true, "max_length": 5000000000})", "must be a 32-bit integer"},
+      {R"({"lowercase": true, "max_length": 1})", "max_length 1 is out of range"},
+      {R"({"lowercase": true, "cls_token": ""})", "cls_token is empty"},
+      {R"({"lowercase": true, "cls_token": 5})", "\"cls_token\" must be a string"},
+      {R"({"lowercase": true, "clean_text": false})", "unknown key \"clean_text\""},
+      {R"({"lowercase": true, "lowercase": false})", "key \"lowercase\" appears twice"},
+      {R"({"lowercase": true, "x": [[[[1]]]]})", "nested too deeply"},
+      {R"({"lowercase": true} x)", "not valid JSON"},
+  };
+  for (const auto& [text, reason] : bad) {
+    INFO("json: " << text);
+    std::string message;
+    try {
+      TokenizerConfig::from_json(text);
+    } catch (const Error& e) {
+      message = e.what();
+    }
+    CHECK(message.find(reason) != std::string::npos);
+    CHECK(message.rfind("tokenizer config: ", 0) == 0);
+  }
+  // 10^5 nested arrays: rejected by the depth guard without deep recursion.
+  CHECK_THROWS_AS(TokenizerConfig::from_json("{\"a\":" + std::string(100000, '[')), Error);
+}
+
+TEST_CASE("tokenizer: a 10 MB line, a 10 MB word and 5 M combining marks finish") {
+  // Time is not asserted; the point is linear work and no recursion. Ids are checked exactly.
+  const auto& tok = bert(false);
+  const std::string chunk = "The quick brown fox, naïve café 東京! ";
+  const auto chunk_ids = tok.encode(chunk);  // [CLS] pieces [SEP]
+  const size_t per_chunk = chunk_ids.size() - 2;
+  const size_t reps = (10u << 20) / chunk.size();
+  const std::string big = repeat(chunk, reps);
+  TokenizerConfig cfg = bert_config(false, 1 << 24);
+  const WordPieceTokenizer unlimited(vocab_file(false).text, cfg);
+  auto t0 = std::chrono::steady_clock::now();
+  const auto ids = unlimited.encode(big);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  MESSAGE("10 MB line: " << ids.size() << " ids in " << secs << " s");
+  REQUIRE(ids.size() == reps * per_chunk + 2);
+  CHECK(std::equal(chunk_ids.begin() + 1, chunk_ids.end() - 1, ids.begin() + 1));
+  CHECK(std::equal(chunk_ids.begin() + 1, chunk_ids.end() - 1, ids.end() - 1 - per_chunk));
+  // Over the default limit: an error that counts every token; with truncation the first 510.
+  CHECK_THROWS_WITH_AS(tok.encode(big),
+                       ("text is " + std::to_string(ids.size()) +
+                        " tokens long with [CLS] and [SEP], over max_length 512 (truncate to keep "
+                        "the first 510 word pieces)")
+                           .c_str(),
+                       Error);
+  CHECK(tok.encode(big, true).size() == 512);
+  // One 10 MB word is a single [UNK].
+  CHECK(tok.encode(std::string(10u << 20, 'x')) == expect(false, {"[UNK]"}));
+  // A starter followed by 5 M combining acute accents (10 MB): stripped when uncased, one
+  // over-long word when cased.
+  const std::string marks = "e" + repeat("\u0301", 5u << 20) + " x";
+  CHECK(tok.encode(marks) == expect(false, {"e", "x"}));
+  CHECK(bert(true).encode(marks) == expect(true, {"[UNK]", "x"}));
+  // 10 MB of ideographs: each is a word; truncation stops early.
+  CHECK(tok.encode(repeat("北", (10u << 20) / 3), true).size() == 512);
+}
+
+TEST_CASE("tokenizer: one tokenizer used from several threads gives the same ids") {
+  const auto& tok = bert(false);
+  const std::string text = read_file(test::shared_path("data/tokenizer-reference/Metal_umlaut.txt"));
+  const auto want = tok.encode(text, true);
+  std::vector<std::vector<int32_t>> got(4);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 5; ++i) got[t] = tok.encode(text, true);
+    });
+  for (auto& th : threads) th.join();
+  for (const auto& g : got) CHECK(g == want);
 }
