@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(cmake ninja-build g++ pkg-config libeigen3-dev libstb-dev nlohmann-json3-dev doctest-dev
-          libutf8proc-dev libsimde-dev
+          libutf8proc-dev libsimde-dev clang libclang-rt-14-dev
           python3-torch python3-torchvision python3-numpy python3-pil)
 missing=()
 for p in "${PACKAGES[@]}"; do
