@@ -167,7 +167,9 @@ void WeightFileLoader::read_header(WeightFile* w) {
     }
     uint64_t count = 1;
     for (uint64_t d : e.shape) {
-      if (d > uint64_t{1} << 62 || mul_overflows(count, d, &count))
+      if (d > uint64_t{1} << 62)
+        fail(path, ": ", label, " dimension ", d, " is too large (the limit is 2^62)");
+      if (mul_overflows(count, d, &count))
         fail(path, ": ", label, " shape has an element count that overflows 64 bits");
       t.shape.push_back(static_cast<int64_t>(d));
     }
