@@ -1,0 +1,103 @@
+// AVX2 + FMA microkernels: f32_gemm_{1..6}x16. Contract and layouts: gemm_config.hpp.
+// 6 × 16 tile: 12 accumulators + 2 B vectors + 1 broadcast = 15 of the 16 ymm registers; per k,
+// 2 loads of B and 6 broadcasts feed 12 FMAs (Zen 3 / Haswell: 2 FMA + 2-3 loads per cycle).
+#include "kernels/gemm/gemm_config.hpp"
+#include "kernels/math/vec_math_avx2.hpp"
+#include "kernels/simd_x86.hpp"
+
+namespace tern::gemm {
+namespace {
+
+constexpr int kMr = 6, kNr = 16;
+
+inline __m256i lane_mask(int64_t n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)),
+                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+inline __m256 activate(__m256 v, Activation act) {
+  switch (act) {
+    case Activation::none: return v;
+    case Activation::relu: return _mm256_max_ps(v, _mm256_setzero_ps());
+    case Activation::gelu: return vmath::avx2::gelu(v);
+  }
+  return v;
+}
+
+template <int R>
+void ukernel_avx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t nr,
+                  const float* init, int64_t ldi, const float* bias, Activation act) {
+  const bool full = nr == kNr;
+  const __m256i m0 = lane_mask(nr), m1 = lane_mask(nr - 8);
+  __m256 acc0[R], acc1[R];
+  if (init) {
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      if (full) {
+        acc0[r] = _mm256_loadu_ps(init + r * ldi);
+        acc1[r] = _mm256_loadu_ps(init + r * ldi + 8);
+      } else {
+        acc0[r] = _mm256_maskload_ps(init + r * ldi, m0);
+        acc1[r] = _mm256_maskload_ps(init + r * ldi + 8, m1);
+      }
+    }
+  } else {
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = _mm256_setzero_ps();
+  }
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m256 b0 = _mm256_load_ps(b);
+    const __m256 b1 = _mm256_load_ps(b + 8);
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      const __m256 av = _mm256_broadcast_ss(a + r);
+      acc0[r] = _mm256_fmadd_ps(av, b0, acc0[r]);
+      acc1[r] = _mm256_fmadd_ps(av, b1, acc1[r]);
+    }
+    a += R;
+    b += kNr;
+  }
+  if (bias) {
+    const __m256 bias0 = full ? _mm256_loadu_ps(bias) : _mm256_maskload_ps(bias, m0);
+    const __m256 bias1 = full ? _mm256_loadu_ps(bias + 8) : _mm256_maskload_ps(bias + 8, m1);
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      acc0[r] = _mm256_add_ps(acc0[r], bias0);
+      acc1[r] = _mm256_add_ps(acc1[r], bias1);
+    }
+  }
+  if (act != Activation::none) {
+    for (int r = 0; r < R; ++r) {
+      acc0[r] = activate(acc0[r], act);
+      acc1[r] = activate(acc1[r], act);
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) {
+    if (full) {
+      _mm256_storeu_ps(c + r * ldc, acc0[r]);
+      _mm256_storeu_ps(c + r * ldc + 8, acc1[r]);
+    } else {
+      _mm256_maskstore_ps(c + r * ldc, m0, acc0[r]);
+      _mm256_maskstore_ps(c + r * ldc + 8, m1, acc1[r]);
+    }
+  }
+}
+
+const GemmConfig kConfig = {
+    Isa::avx2,
+    kMr,
+    kNr,
+    /*kc=*/256,
+    /*mc=*/144,
+    /*nc=*/512,
+    {ukernel_avx2<1>, ukernel_avx2<2>, ukernel_avx2<3>, ukernel_avx2<4>, ukernel_avx2<5>,
+     ukernel_avx2<6>},
+    "f32_gemm_6x16__avx2_fma",
+};
+
+}  // namespace
+
+const GemmConfig& gemm_config_avx2() { return kConfig; }
+
+}  // namespace tern::gemm

@@ -1,0 +1,132 @@
+// AVX-512 microkernels: f32_gemm_{1..12}x32. Contract and layouts: gemm_config.hpp.
+// 12 × 32 tile (as MLAS): 24 accumulators + 2 B vectors + 1 broadcast = 27 of the 32 zmm
+// registers; per k, 2 loads of B and 12 broadcasts feed 24 FMAs, enough independent chains to
+// cover the FMA latency on two 512-bit pipes (Zen 5, Sapphire Rapids). The kc × 32 B slice
+// (32 KiB at kc = 256) stays in a 48 KiB L1 while the A block streams from L2.
+// GCC 12 reports its own _mm512_undefined_ps() in the intrinsic headers as uninitialised (GCC PR105593).
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#include "kernels/gemm/gemm_config.hpp"
+#include "kernels/math/vec_math_avx512.hpp"
+#include "kernels/simd_x86.hpp"
+
+namespace tern::gemm {
+namespace {
+
+constexpr int kMr = 12, kNr = 32;
+
+inline __mmask16 lane_mask(int64_t n) {
+  return n >= 16 ? __mmask16(0xffff) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1);
+}
+
+// Masked tail loads/stores. SIMDe 0.7.4 lacks _mm512_maskz_loadu_ps / _mm512_mask_storeu_ps, so
+// the emulated build goes through a stack buffer (same values, no out-of-bounds access either way).
+inline __m512 load_tail(const float* p, int64_t n) {
+#if defined(TERN_EMULATE_AVX512)
+  alignas(64) float buf[16] = {};
+  for (int64_t i = 0; i < n && i < 16; ++i) buf[i] = p[i];
+  return _mm512_load_ps(buf);
+#else
+  return _mm512_maskz_loadu_ps(lane_mask(n), p);
+#endif
+}
+
+inline void store_tail(float* p, int64_t n, __m512 v) {
+#if defined(TERN_EMULATE_AVX512)
+  alignas(64) float buf[16];
+  _mm512_store_ps(buf, v);
+  for (int64_t i = 0; i < n && i < 16; ++i) p[i] = buf[i];
+#else
+  _mm512_mask_storeu_ps(p, lane_mask(n), v);
+#endif
+}
+
+inline __m512 activate(__m512 v, Activation act) {
+  switch (act) {
+    case Activation::none: return v;
+    case Activation::relu: return _mm512_max_ps(v, _mm512_setzero_ps());
+    case Activation::gelu: return vmath::avx512::gelu(v);
+  }
+  return v;
+}
+
+template <int R>
+void ukernel_avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t nr,
+                    const float* init, int64_t ldi, const float* bias, Activation act) {
+  const bool full = nr == kNr;
+  const int64_t n1 = nr - 16;
+  __m512 acc0[R], acc1[R];
+  if (init) {
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      if (full) {
+        acc0[r] = _mm512_loadu_ps(init + r * ldi);
+        acc1[r] = _mm512_loadu_ps(init + r * ldi + 16);
+      } else {
+        acc0[r] = load_tail(init + r * ldi, nr);
+        acc1[r] = n1 > 0 ? load_tail(init + r * ldi + 16, n1) : _mm512_setzero_ps();
+      }
+    }
+  } else {
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = _mm512_setzero_ps();
+  }
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m512 b0 = _mm512_load_ps(b);
+    const __m512 b1 = _mm512_load_ps(b + 16);
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      const __m512 av = _mm512_set1_ps(a[r]);
+      acc0[r] = _mm512_fmadd_ps(av, b0, acc0[r]);
+      acc1[r] = _mm512_fmadd_ps(av, b1, acc1[r]);
+    }
+    a += R;
+    b += kNr;
+  }
+  if (bias) {
+    const __m512 bias0 = full ? _mm512_loadu_ps(bias) : load_tail(bias, nr);
+    const __m512 bias1 = full ? _mm512_loadu_ps(bias + 16)
+                              : (n1 > 0 ? load_tail(bias + 16, n1) : _mm512_setzero_ps());
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      acc0[r] = _mm512_add_ps(acc0[r], bias0);
+      acc1[r] = _mm512_add_ps(acc1[r], bias1);
+    }
+  }
+  if (act != Activation::none) {
+    for (int r = 0; r < R; ++r) {
+      acc0[r] = activate(acc0[r], act);
+      acc1[r] = activate(acc1[r], act);
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) {
+    if (full) {
+      _mm512_storeu_ps(c + r * ldc, acc0[r]);
+      _mm512_storeu_ps(c + r * ldc + 16, acc1[r]);
+    } else {
+      store_tail(c + r * ldc, nr, acc0[r]);
+      if (n1 > 0) store_tail(c + r * ldc + 16, n1, acc1[r]);
+    }
+  }
+}
+
+const GemmConfig kConfig = {
+    Isa::avx512,
+    kMr,
+    kNr,
+    /*kc=*/256,
+    /*mc=*/144,
+    /*nc=*/1024,
+    {ukernel_avx512<1>, ukernel_avx512<2>, ukernel_avx512<3>, ukernel_avx512<4>,
+     ukernel_avx512<5>, ukernel_avx512<6>, ukernel_avx512<7>, ukernel_avx512<8>,
+     ukernel_avx512<9>, ukernel_avx512<10>, ukernel_avx512<11>, ukernel_avx512<12>},
+    "f32_gemm_12x32__avx512f",
+};
+
+}  // namespace
+
+const GemmConfig& gemm_config_avx512() { return kConfig; }
+
+}  // namespace tern::gemm

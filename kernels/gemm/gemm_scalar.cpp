@@ -1,0 +1,54 @@
+// Portable microkernels: f32_gemm_{1..4}x8, plain C++ (no ISA flags; the compiler may use the
+// baseline SSE2 of x86-64). The fallback on CPUs without AVX2. Contract: gemm_config.hpp.
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/gemm/gemm_config.hpp"
+
+namespace tern::gemm {
+namespace {
+
+constexpr int kMr = 4, kNr = 8;
+
+inline float activate(float v, Activation act) {
+  switch (act) {
+    case Activation::none: return v;
+    case Activation::relu: return v > 0.f ? v : 0.f;
+    case Activation::gelu: return 0.5f * v * (1.f + std::erf(v * 0.70710678118654752f));
+  }
+  return v;
+}
+
+template <int R>
+void ukernel_scalar(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t nr,
+                    const float* init, int64_t ldi, const float* bias, Activation act) {
+  float acc[R][kNr];
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < kNr; ++j) acc[r][j] = init && j < nr ? init[r * ldi + j] : 0.f;
+  for (int64_t k = 0; k < kc; ++k) {
+    for (int r = 0; r < R; ++r)
+      for (int j = 0; j < kNr; ++j) acc[r][j] += a[r] * b[j];
+    a += R;
+    b += kNr;
+  }
+  const int n = static_cast<int>(std::min<int64_t>(nr, kNr));
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < n; ++j) c[r * ldc + j] = activate(acc[r][j] + (bias ? bias[j] : 0.f), act);
+}
+
+const GemmConfig kConfig = {
+    Isa::scalar,
+    kMr,
+    kNr,
+    /*kc=*/256,
+    /*mc=*/128,
+    /*nc=*/256,
+    {ukernel_scalar<1>, ukernel_scalar<2>, ukernel_scalar<3>, ukernel_scalar<4>},
+    "f32_gemm_4x8__scalar",
+};
+
+}  // namespace
+
+const GemmConfig& gemm_config_scalar() { return kConfig; }
+
+}  // namespace tern::gemm
