@@ -27,10 +27,26 @@ namespace {
 constexpr size_t kMaxStbAllocation =
     static_cast<size_t>(tern::kMaxImagePixels) * 8 + tern::kMaxImageSide * 8 + 4096;
 
-void* capped_malloc(size_t n) { return n > kMaxStbAllocation ? nullptr : std::malloc(n); }
+// Per decode, the cap drops to what an image of the header's size can need (8 bytes per pixel
+// with block padding, plus slack): stb grows its zlib output buffer by doubling, so a PNG whose
+// IDAT inflates past its declared size fails after at most twice that size.
+thread_local size_t t_stb_allocation_cap = kMaxStbAllocation;
+
+void* capped_malloc(size_t n) { return n > t_stb_allocation_cap ? nullptr : std::malloc(n); }
 void* capped_realloc(void* p, size_t n) {
-  return n > kMaxStbAllocation ? nullptr : std::realloc(p, n);
+  return n > t_stb_allocation_cap ? nullptr : std::realloc(p, n);
 }
+
+class AllocationCapScope {
+ public:
+  AllocationCapScope(int w, int h) {
+    const size_t need = size_t(w + 32) * size_t(h + 32) * 8 + (size_t{1} << 20);
+    t_stb_allocation_cap = need < kMaxStbAllocation ? need : kMaxStbAllocation;
+  }
+  ~AllocationCapScope() { t_stb_allocation_cap = kMaxStbAllocation; }
+  AllocationCapScope(const AllocationCapScope&) = delete;
+  AllocationCapScope& operator=(const AllocationCapScope&) = delete;
+};
 
 }  // namespace
 
@@ -117,6 +133,7 @@ Image decode_image(const uint8_t* data, size_t size, const std::string& name) {
     fail(name, ": ", w, "x", h, " image is over the pixel budget of ", kMaxImagePixels,
          " pixels");
 
+  const AllocationCapScope cap(w, h);
   Image out;
   out.width = w;
   out.height = h;
