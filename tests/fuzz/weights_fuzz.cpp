@@ -1,12 +1,13 @@
 // libFuzzer target for the weight-file reader: the safetensors header parser on the raw input,
 // and the whole-file load (WeightFile::open + get() of every tensor) on the input as a file.
-// Not part of the default build. Build and run (from the repository root):
+// Not part of the default build: `bash scripts/fuzz.sh 60 weights_fuzz` builds it (-DTERN_FUZZ=ON)
+// and runs it from seeds (make_seeds.py + make_weights_seeds.py). By hand, from the repository root:
 //
 //   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -I. -Iengine/include \
 //     tests/fuzz/weights_fuzz.cpp engine/core/weights.cpp engine/core/safetensors_header.cpp \
-//     engine/core/tensor.cpp -o build-fuzz-weights
-//   mkdir -p fuzz-corpus/weights && /usr/bin/python3 tests/fuzz/make_weights_seeds.py fuzz-corpus/weights
-//   ./build-fuzz-weights -max_len=4096 -max_total_time=60 fuzz-corpus/weights
+//     engine/core/tensor.cpp -o build-fuzz/weights_fuzz
+//   /usr/bin/python3 tests/fuzz/make_weights_seeds.py build-fuzz/corpus-weights
+//   build-fuzz/weights_fuzz -max_len=4096 -max_total_time=60 build-fuzz/corpus-weights
 //
 // Any tern::Error is an expected outcome; a crash, a sanitizer report, a hang or an exception
 // of another type is a bug.
