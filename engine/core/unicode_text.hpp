@@ -27,8 +27,8 @@ bool is_whitespace(char32_t c);
 
 // HF BertNormalizer's is_control: what the `unicode_categories` crate calls is_other(), minus \t
 // \n \r. That crate's is_other() is Cc | Cf | Co (not Cn: unassigned code points are kept). Its
-// tables are Unicode 9/10 while utf8proc's are Unicode 15, so characters assigned since then may
-// be classed differently.
+// tables predate utf8proc's (Unicode 15), so characters assigned since may be classed
+// differently.
 bool is_bert_control(char32_t c);
 
 // HF BertPreTokenizer's punctuation: ASCII punctuation (33-47, 58-64, 91-96, 123-126, which
