@@ -184,8 +184,13 @@ def run(args) -> dict:
     for arch in args.models:
         log(f"[bench] {arch}: building random weights, .tern and torch model")
         t0 = time.perf_counter()
-        model = bench_models.build(arch, workdir, args.seed, args.export_args.get(arch),
-                                   args.image_size if arch == "resnet50" else None)
+        try:
+            model = bench_models.build(arch, workdir, args.seed, args.export_args.get(arch),
+                                       args.image_size if arch == "resnet50" else None)
+        except Exception as e:  # the exporter's ExportError, or a model torch cannot build
+            log(f"[bench] {arch}: cannot build the model, skipped: {e}")
+            results.setdefault("skipped_models", {})[arch] = str(e)
+            continue
         if "ort" in all_engines and all_engines["ort"].available:
             model.onnx_path()
         log(f"[bench] {arch}: ready in {time.perf_counter() - t0:.0f} s")

@@ -49,6 +49,8 @@ def notes(results: dict) -> str:
            f"{m['date']}. {m['note']}"]
     for eng, why in m.get("unavailable", {}).items():
         out.append(f"{NAMES.get(eng, eng)} was not available: {why}.")
+    for arch, why in results.get("skipped_models", {}).items():
+        out.append(f"{arch} was skipped: {why}.")
     bad = [a for a in results.get("agreement", []) if not a["ok"]]
     for a in bad:
         out.append(f"{NAMES.get(a['engine'], a['engine'])} disagreed with PyTorch on {a['model']} "

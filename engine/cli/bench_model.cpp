@@ -343,8 +343,12 @@ int bench_model(const Args& args) {
               min_ms, median_ms, p90_ms, static_cast<long long>(b.iters),
               static_cast<long long>(b.warmup));
   std::printf("throughput  %.2f %s/s\n", items_per_s, model->is_text_model() ? "texts" : "images");
-  std::printf("compute     %.3f GFLOP per forward, %.1f GFLOP/s = %.1f%% of the %.1f GFLOP/s FMA peak\n",
-              flops / 1e9, gflops, peak > 0 ? 100.0 * gflops / peak : 0.0, peak);
+  std::printf("compute     %.3f GFLOP per forward, %.1f GFLOP/s", flops / 1e9, gflops);
+  if (peak > 0)
+    std::printf(" = %.1f%% of the %.1f GFLOP/s FMA peak (%s, %d threads)\n", 100.0 * gflops / peak,
+                peak, model->isa().c_str(), model->threads());
+  else
+    std::printf(" (FMA peak not measured in this build)\n");
   std::printf("memory      %.1f MB peak resident\n", rss);
   return 0;
 }

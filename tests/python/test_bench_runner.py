@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import unittest
+from xml.etree import ElementTree
 
 import numpy as np
 import torch
@@ -178,8 +179,10 @@ class CompareRunner(unittest.TestCase):
                 res = json.load(f)
             for ext in (".md", ".svg"):
                 self.assertTrue(os.path.getsize(os.path.join(out, "tiny" + ext)) > 100)
-            with open(os.path.join(out, "tiny.svg")) as f:
-                self.assertTrue(f.read().startswith("<svg"))
+            svg = ElementTree.parse(os.path.join(out, "tiny.svg")).getroot()  # well-formed
+            self.assertTrue(svg.tag.endswith("svg"))
+            self.assertEqual(len(svg.findall(".//{http://www.w3.org/2000/svg}rect")), 1 + 3 + 3 * 2
+                             if "ort" not in res["meta"]["unavailable"] else 1 + 3 + 2 * 2)
 
             ort_ok = "ort" not in res["meta"]["unavailable"]
             checked = {(a["engine"], a["batch"]) for a in res["agreement"]}
