@@ -29,8 +29,8 @@ const char kHelp[] =
     "  --truncate         keep the first max-length - 2 word pieces of a longer text instead of\n"
     "                     failing\n"
     "\n"
-    "Texts are printed in the order given. Invalid UTF-8 or an over-long text is an error naming\n"
-    "the text and the reason.\n";
+    "Texts are printed in the order given, once all of them are tokenized. Invalid UTF-8 or an\n"
+    "over-long text is an error naming the text and the reason, and nothing is printed.\n";
 
 struct Text {
   std::string name;  // "--text 2" or "FILE:LINE"
@@ -131,7 +131,9 @@ int cmd_tokenize(const Args& args) {
     fail(model_path, ": ", e.what());
   }
 
-  std::string line;
+  // Every text is tokenized before anything is printed: a bad text fails the command without
+  // leaving partial output behind.
+  std::string out;
   for (const Text& text : texts) {
     std::vector<int32_t> ids;
     try {
@@ -139,15 +141,15 @@ int cmd_tokenize(const Args& args) {
     } catch (const Error& e) {
       fail(text.name, ": ", e.what());
     }
-    line = "{\"ids\": [";
+    out += "{\"ids\": [";
     for (size_t k = 0; k < ids.size(); ++k) {
-      if (k) line += ", ";
-      line += std::to_string(ids[k]);
+      if (k) out += ", ";
+      out += std::to_string(ids[k]);
     }
-    line += "]}\n";
-    if (std::fwrite(line.data(), 1, line.size(), stdout) != line.size())
-      fail("cannot write to standard output");
+    out += "]}\n";
   }
+  if (std::fwrite(out.data(), 1, out.size(), stdout) != out.size())
+    fail("cannot write to standard output");
   if (std::fflush(stdout) != 0) fail("cannot write to standard output");
   return 0;
 }
