@@ -1,0 +1,112 @@
+#include "models/transformer_encoder.hpp"
+
+#include <cmath>
+
+#include "kernels/attention/attention.hpp"
+#include "kernels/norm/layer_norm.hpp"
+
+namespace tern::transformer {
+
+Linear load_linear(const WeightFile& file, Isa isa, const std::string& name, int64_t out,
+                   int64_t in) {
+  Linear l;
+  const Tensor w = file.get(name + ".weight", {out, in});
+  l.w = gemm::PackedB::pack(isa, w.f32(), in, out, in, /*b_is_nk=*/true);
+  l.b = file.get(name + ".bias", {out});
+  l.in = in;
+  l.out = out;
+  return l;
+}
+
+void linear(Parallel* par, const Linear& l, int64_t rows, const float* x, float* y,
+            const float* residual, gemm::Activation act) {
+  gemm::Epilogue ep;
+  ep.bias = l.b.f32();
+  ep.residual = residual;
+  ep.ldr = l.out;
+  ep.act = act;
+  gemm::gemm(par, rows, x, l.in, l.w, y, l.out, ep);
+}
+
+Norm load_norm(const WeightFile& file, const std::string& name, int64_t dim, float eps) {
+  return Norm{file.get(name + ".weight", {dim}), file.get(name + ".bias", {dim}), eps};
+}
+
+void layer_norm(Isa isa, Parallel* par, const Norm& n, int64_t rows, int64_t dim, const float* x,
+                float* y) {
+  norm::layer_norm(isa, par, rows, dim, x, dim, n.gamma.f32(), n.beta.f32(), n.eps, y, dim);
+}
+
+EncoderLayer load_encoder_layer(const WeightFile& file, Isa isa, const std::string& prefix,
+                                const EncoderDims& d, float eps) {
+  EncoderLayer l;
+  l.qkv = load_linear(file, isa, prefix + "attn.qkv", 3 * d.dim, d.dim);
+  l.out = load_linear(file, isa, prefix + "attn.out", d.dim, d.dim);
+  l.attn_norm = load_norm(file, prefix + "attn_norm", d.dim, eps);
+  l.fc1 = load_linear(file, isa, prefix + "mlp.fc1", d.hidden, d.dim);
+  l.fc2 = load_linear(file, isa, prefix + "mlp.fc2", d.dim, d.hidden);
+  l.mlp_norm = load_norm(file, prefix + "mlp_norm", d.dim, eps);
+  return l;
+}
+
+EncoderScratch::EncoderScratch(int64_t rows, const EncoderDims& d)
+    : qkv(static_cast<size_t>(rows * 3 * d.dim)),
+      ctx(static_cast<size_t>(rows * d.dim)),
+      tmp(static_cast<size_t>(rows * d.dim)),
+      mlp(static_cast<size_t>(rows * d.hidden)) {}
+
+// ctx[rows, D] = MultiHeadAttention(qkv[rows, 3D]) with heads of D / heads channels.
+static void self_attention(Isa isa, Parallel* par, const EncoderDims& d, const EncoderInput& in,
+                           const float* qkv, float* ctx) {
+  attention::Params p;
+  p.batch = in.batch;
+  p.seq_len = in.seq_len;
+  p.heads = d.heads;
+  p.head_dim = d.dim / d.heads;
+  p.q = qkv;
+  p.k = qkv + d.dim;
+  p.v = qkv + 2 * d.dim;
+  p.ld_q = p.ld_k = p.ld_v = 3 * d.dim;
+  p.seq_stride = in.seq_len * 3 * d.dim;
+  p.out = ctx;
+  p.ld_out = d.dim;
+  p.out_seq_stride = in.seq_len * d.dim;
+  p.key_lengths = in.key_lengths;
+  p.scale = 1.f / std::sqrt(static_cast<float>(p.head_dim));
+  attention::attention(isa, par, p);
+}
+
+void post_norm_layer(Isa isa, Parallel* par, const EncoderLayer& l, const EncoderDims& d,
+                     const EncoderInput& in, float* x, EncoderScratch& s) {
+  const int64_t rows = in.batch * in.seq_len;
+  // qkv [rows, 3D] = x · Wqkvᵀ + b
+  linear(par, l.qkv, rows, x, s.qkv.data());
+  // ctx [rows, D] = softmax(q kᵀ / √dh, keys < length) v, per head
+  self_attention(isa, par, d, in, s.qkv.data(), s.ctx.data());
+  // tmp [rows, D] = ctx · Woᵀ + b + x;  x = LN_sa(tmp)
+  linear(par, l.out, rows, s.ctx.data(), s.tmp.data(), x);
+  layer_norm(isa, par, l.attn_norm, rows, d.dim, s.tmp.data(), x);
+  // mlp [rows, F] = gelu(x · W1ᵀ + b1)
+  linear(par, l.fc1, rows, x, s.mlp.data(), nullptr, gemm::Activation::gelu);
+  // tmp [rows, D] = mlp · W2ᵀ + b2 + x;  x = LN_out(tmp)
+  linear(par, l.fc2, rows, s.mlp.data(), s.tmp.data(), x);
+  layer_norm(isa, par, l.mlp_norm, rows, d.dim, s.tmp.data(), x);
+}
+
+void pre_norm_layer(Isa isa, Parallel* par, const EncoderLayer& l, const EncoderDims& d,
+                    const EncoderInput& in, float* x, EncoderScratch& s) {
+  const int64_t rows = in.batch * in.seq_len;
+  // tmp [rows, D] = LN_1(x);  qkv [rows, 3D] = tmp · Wqkvᵀ + b
+  layer_norm(isa, par, l.attn_norm, rows, d.dim, x, s.tmp.data());
+  linear(par, l.qkv, rows, s.tmp.data(), s.qkv.data());
+  // ctx [rows, D] = softmax(q kᵀ / √dh) v, per head
+  self_attention(isa, par, d, in, s.qkv.data(), s.ctx.data());
+  // x [rows, D] += ctx · Woᵀ + b
+  linear(par, l.out, rows, s.ctx.data(), x, x);
+  // tmp = LN_2(x);  mlp [rows, F] = gelu(tmp · W1ᵀ + b1);  x += mlp · W2ᵀ + b2
+  layer_norm(isa, par, l.mlp_norm, rows, d.dim, x, s.tmp.data());
+  linear(par, l.fc1, rows, s.tmp.data(), s.mlp.data(), nullptr, gemm::Activation::gelu);
+  linear(par, l.fc2, rows, s.mlp.data(), x, x);
+}
+
+}  // namespace tern::transformer
