@@ -1,12 +1,17 @@
 // Test tool: runs a model on an input tensor saved as .npy and writes the output as .npy, so the
 // Python parity tests can feed Tern and PyTorch the very same input. Goes through the public API.
 //   tern_run_model MODEL.tern IN.npy OUT.npy [--lengths L.npy] [--threads N] [--logits]
+//                  [--concurrent K]
+// --concurrent K: also runs the same input from K threads at once on the one loaded model and
+// fails (exit 3) unless every result is bit-identical to the serial one.
 // Image models: IN float32 [N,3,H,W] -> resnet50 [N,2048] (or logits), vit [N,T,D] (all tokens).
 // distilbert: IN int32/int64 [N,T] ids (+ lengths int32 [N]) -> [N,T,D], rows past a length are 0.
 // The ISA comes from TERN_ISA.
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "engine/core/npy.hpp"
@@ -15,49 +20,84 @@
 int main(int argc, char** argv) {
   try {
     if (argc < 4) {
-      std::fprintf(stderr, "usage: %s MODEL.tern IN.npy OUT.npy [--lengths L.npy] [--threads N] [--logits]\n", argv[0]);
+      std::fprintf(
+          stderr,
+          "usage: %s MODEL.tern IN.npy OUT.npy [--lengths L.npy] [--threads N] [--logits]\n",
+          argv[0]);
       return 2;
     }
     std::string lengths_path;
+    int concurrent = 0;
     tern::Options options;
     tern::EmbedOptions opts;
     for (int i = 4; i < argc; ++i) {
       const std::string a = argv[i];
-      if (a == "--lengths" && i + 1 < argc) lengths_path = argv[++i];
-      else if (a == "--threads" && i + 1 < argc) options.threads = std::stoi(argv[++i]);
-      else if (a == "--logits") opts.logits = true;
-      else throw tern::Error("unknown argument " + a);
+      if (a == "--lengths" && i + 1 < argc)
+        lengths_path = argv[++i];
+      else if (a == "--threads" && i + 1 < argc)
+        options.threads = std::stoi(argv[++i]);
+      else if (a == "--logits")
+        opts.logits = true;
+      else if (a == "--concurrent" && i + 1 < argc)
+        concurrent = std::stoi(argv[++i]);
+      else
+        throw tern::Error("unknown argument " + a);
     }
     auto model = tern::Model::load(argv[1], options);
     const tern::NpyArray in = tern::read_npy(argv[2]);
-    std::vector<float> out;
+    // compute() is called from several threads with --concurrent: it writes only its locals.
+    auto compute = [&](tern::EmbedOptions opts, std::vector<int64_t>& shape) {
+      std::vector<float> out;
+      if (model->is_image_model()) {
+        if (in.shape.size() != 4 || in.shape[1] != 3) throw tern::Error("input must be [N,3,H,W]");
+        const std::vector<float> x = in.as_f32();
+        opts.pooling = model->architecture() == "vit_b_16" && !opts.logits
+                           ? tern::Pooling::none
+                           : tern::Pooling::model_default;
+        opts.batch = static_cast<int>(in.shape[0]);
+        auto embs =
+            model->embed_preprocessed(x.data(), in.shape[0], in.shape[2], in.shape[3], opts);
+        shape = {in.shape[0]};
+        for (int64_t d : embs.at(0).shape) shape.push_back(d);
+        for (const auto& e : embs) out.insert(out.end(), e.values.begin(), e.values.end());
+      } else {
+        if (in.shape.size() != 2) throw tern::Error("input must be [N,T] token ids");
+        const int64_t n = in.shape[0], t = in.shape[1];
+        const std::vector<int32_t> ids = in.as_i32();
+        std::vector<int32_t> lengths(n, static_cast<int32_t>(t));
+        if (!lengths_path.empty()) lengths = tern::read_npy(lengths_path).as_i32();
+        std::vector<std::vector<int32_t>> rows(n);
+        for (int64_t i = 0; i < n; ++i)
+          rows[i].assign(ids.begin() + i * t, ids.begin() + i * t + lengths.at(i));
+        opts.pooling = tern::Pooling::none;
+        opts.batch = static_cast<int>(n);
+        auto embs = model->embed_token_ids(rows, opts);
+        const int64_t d = model->dim();
+        shape = {n, t, d};
+        out.assign(n * t * d, 0.f);
+        for (int64_t i = 0; i < n; ++i)
+          std::memcpy(out.data() + i * t * d, embs[i].values.data(),
+                      embs[i].values.size() * sizeof(float));
+      }
+      return out;
+    };
     std::vector<int64_t> shape;
-    if (model->is_image_model()) {
-      if (in.shape.size() != 4 || in.shape[1] != 3) throw tern::Error("input must be [N,3,H,W]");
-      const std::vector<float> x = in.as_f32();
-      opts.pooling = model->architecture() == "vit_b_16" && !opts.logits ? tern::Pooling::none
-                                                                           : tern::Pooling::model_default;
-      opts.batch = static_cast<int>(in.shape[0]);
-      auto embs = model->embed_preprocessed(x.data(), in.shape[0], in.shape[2], in.shape[3], opts);
-      shape = {in.shape[0]};
-      for (int64_t d : embs.at(0).shape) shape.push_back(d);
-      for (const auto& e : embs) out.insert(out.end(), e.values.begin(), e.values.end());
-    } else {
-      if (in.shape.size() != 2) throw tern::Error("input must be [N,T] token ids");
-      const int64_t n = in.shape[0], t = in.shape[1];
-      const std::vector<int32_t> ids = in.as_i32();
-      std::vector<int32_t> lengths(n, static_cast<int32_t>(t));
-      if (!lengths_path.empty()) lengths = tern::read_npy(lengths_path).as_i32();
-      std::vector<std::vector<int32_t>> rows(n);
-      for (int64_t i = 0; i < n; ++i) rows[i].assign(ids.begin() + i * t, ids.begin() + i * t + lengths.at(i));
-      opts.pooling = tern::Pooling::none;
-      opts.batch = static_cast<int>(n);
-      auto embs = model->embed_token_ids(rows, opts);
-      const int64_t d = model->dim();
-      shape = {n, t, d};
-      out.assign(n * t * d, 0.f);
-      for (int64_t i = 0; i < n; ++i)
-        std::memcpy(out.data() + i * t * d, embs[i].values.data(), embs[i].values.size() * sizeof(float));
+    const std::vector<float> out = compute(opts, shape);
+    if (concurrent > 0) {
+      std::vector<std::vector<float>> results(concurrent);
+      std::vector<std::thread> threads;
+      for (int k = 0; k < concurrent; ++k)
+        threads.emplace_back([&, k] {
+          std::vector<int64_t> ignored;
+          results[k] = compute(opts, ignored);
+        });
+      for (auto& t : threads) t.join();
+      for (int k = 0; k < concurrent; ++k)
+        if (results[k] != out) {
+          std::fprintf(stderr, "tern_run_model: concurrent run %d differs from the serial run\n",
+                       k);
+          return 3;
+        }
     }
     tern::write_npy_f32(argv[3], out.data(), shape);
     return 0;
