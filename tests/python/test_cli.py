@@ -146,5 +146,79 @@ class ImageCli(unittest.TestCase):
         self.assertIn("bogus", p.stderr)
 
 
+class TextCli(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = Path(tempfile.mkdtemp(prefix="tern-cli-text-"))
+        # The real bert-base-cased vocabulary (the exporter's default for --random-init).
+        cls.model = export("distilbert", cls.tmp / "d.tern", "--layers", "2")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp)
+
+    def test_hello_world_is_six_tokens(self):
+        ids = json.loads(tern("tokenize", self.model, "--text", "Hello, world!").stdout)["ids"]
+        self.assertEqual(ids, [101, 8667, 117, 1362, 106, 102])  # [CLS] Hello , world ! [SEP]
+        out = self.tmp / "hello.npy"
+        tern("embed", self.model, "--text", "Hello, world!", "-o", out)
+        self.assertEqual(np.load(out).shape, (6, 768))
+
+    def test_pooled_texts_and_equality_with_single_runs(self):
+        texts = ["Hello, world!", "A somewhat longer sentence, with more tokens in it.", "x"]
+        out = self.tmp / "pooled.npy"
+        tern("embed", self.model, "--text", *texts, "--pooling", "mean", "-o", out)
+        batch = np.load(out)
+        self.assertEqual(batch.shape, (3, 768))
+        for i, t in enumerate(texts):
+            one = self.tmp / f"one{i}.npy"
+            tern("embed", self.model, "--text", t, "--pooling", "mean", "-o", one)
+            np.testing.assert_allclose(batch[i], np.load(one)[0], rtol=1e-5, atol=1e-6)
+        cls = self.tmp / "cls.npy"
+        tern("embed", self.model, "--text", *texts, "--pooling", "cls", "--normalize", "-o", cls)
+        np.testing.assert_allclose(np.linalg.norm(np.load(cls), axis=1), 1.0, rtol=1e-6)
+
+    def test_unpooled_texts_are_ragged(self):
+        out = self.tmp / "ragged.npy"
+        p = tern("embed", self.model, "--text", "one", "two words", "-o", out, check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("ragged", p.stderr)
+        self.assertFalse(out.exists())
+        jl = self.tmp / "ragged.jsonl"
+        tern("embed", self.model, "--text", "one", "two words", "-o", jl)
+        shapes = [json.loads(l)["shape"] for l in jl.read_text().splitlines()]
+        self.assertEqual(shapes, [[3, 768], [4, 768]])
+
+    def test_text_file_and_stdin(self):
+        f = self.tmp / "lines.txt"
+        f.write_text("first line\r\nsecond line\n")
+        a, b = self.tmp / "f.npy", self.tmp / "s.npy"
+        tern("embed", self.model, "--text-file", f, "--pooling", "mean", "-o", a)
+        tern("embed", self.model, "--text-file", "-", "--pooling", "mean", "-o", b,
+             input="first line\nsecond line\n")
+        self.assertEqual(np.load(a).shape, (2, 768))
+        np.testing.assert_array_equal(np.load(a), np.load(b))
+
+    def test_text_errors(self):
+        out = self.tmp / "e.npy"
+        long_text = " ".join(["word"] * 600)
+        p = tern("embed", self.model, "--text", long_text, "-o", out, check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("512", p.stderr)
+        self.assertFalse(out.exists())
+        tern("embed", self.model, "--text", long_text, "--truncate", "-o", out)
+        self.assertEqual(np.load(out).shape, (512, 768))
+        p = tern("embed", self.model, "--text", "abc", "--max-length", "3", "-o", out, check=False)
+        self.assertNotEqual(p.returncode, 0)
+        p = tern("embed", self.model, "--text-file", self.tmp / "missing.txt", check=False)
+        self.assertIn("missing.txt", p.stderr)
+        bad = self.tmp / "bad.txt"
+        bad.write_bytes(b"ok\nbad \xff byte\n")
+        p = tern("embed", self.model, "--text-file", bad, check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("bad.txt:2", p.stderr)
+        self.assertIn("offset", p.stderr)
+
+
 if __name__ == "__main__":
     unittest.main()
