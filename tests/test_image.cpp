@@ -443,7 +443,8 @@ TEST_CASE("image: resize keeps constant images constant and the same size is a c
       for (size_t i = 0; i < src.rgb.size(); ++i) src.rgb[i] = uint8_t(40 + 70 * (i % 3));
       const Image out = resize_like_pil(src, ow, oh, f);
       bool constant = true;
-      for (size_t i = 0; i < out.rgb.size(); ++i) constant &= out.rgb[i] == uint8_t(40 + 70 * (i % 3));
+      for (size_t i = 0; i < out.rgb.size(); ++i)
+        constant &= out.rgb[i] == uint8_t(40 + 70 * (i % 3));
       INFO(w, "x", h, " -> ", ow, "x", oh);
       CHECK(constant);
     }
@@ -521,19 +522,24 @@ TEST_CASE("image: preprocess profiles and their JSON") {
   CHECK((back.profile == "timm" && back.resize == 235 && back.filter == ResizeFilter::bicubic));
   for (int c = 0; c < 3; ++c) CHECK((back.mean[c] == timm.mean[c] && back.std[c] == timm.std[c]));
   CHECK(PreprocessConfig::from_json(R"({"profile": "torchvision-v2"})").resize == 232);
+  // What weights_tools/archs/resnet50.py writes (json.dumps).
+  const auto exported = PreprocessConfig::from_json(
+      R"({"profile": "torchvision-v1", "resize": 256, "interpolation": "bilinear", "crop": 224, )"
+      R"("mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]})");
+  CHECK((exported.resize == 256 && exported.crop == 224 && exported.std[1] == 0.224f));
   const auto custom = PreprocessConfig::from_json(
       R"({"profile": "mine", "resize": 300, "interpolation": "bicubic", "crop": 288,)"
       R"( "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]})");
   CHECK((custom.resize == 300 && custom.crop == 288 && custom.mean[1] == 0.5f));
 
-  for (const char* bad : {
-           "", "[]", "{", R"({"profile": 3})", R"({"profile": "mine"})",
-           R"({"profile": "timm", "resize": 0})", R"({"profile": "timm", "resize": 2.5})",
-           R"({"profile": "timm", "interpolation": "nearest"})",
-           R"({"profile": "timm", "mean": [1, 2]})", R"({"profile": "timm", "std": [1, 0, 1]})",
-           R"({"profile": "timm", "antialias": false})",
-           R"({"profile": "timm", "resize": 200, "resize": 300})",
-           R"({"profile": "timm", "mean": [[[[[[1]]]]]]})"}) {
+  for (const char* bad :
+       {"", "[]", "{", R"({"profile": 3})", R"({"profile": "mine"})",
+        R"({"profile": "timm", "resize": 0})", R"({"profile": "timm", "resize": 2.5})",
+        R"({"profile": "timm", "interpolation": "nearest"})",
+        R"({"profile": "timm", "mean": [1, 2]})", R"({"profile": "timm", "std": [1, 0, 1]})",
+        R"({"profile": "timm", "antialias": false})",
+        R"({"profile": "timm", "resize": 200, "resize": 300})",
+        R"({"profile": "timm", "mean": [[[[[[1]]]]]]})"}) {
     INFO(bad);
     CHECK_THROWS_AS(PreprocessConfig::from_json(bad), Error);
   }

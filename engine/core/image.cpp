@@ -1,5 +1,7 @@
 // Loading files, preprocessing profiles, torchvision's Resize(int) + CenterCrop + ToTensor +
 // Normalize on top of the PIL-exact resampler.
+#include "engine/core/image.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -9,13 +11,11 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "engine/core/error.hpp"
-#include "engine/core/image.hpp"
 #include "engine/core/image_internal.hpp"
 
 namespace tern {
@@ -54,7 +54,9 @@ double float_as_short_double(float v) {
   return std::strtod(buf, nullptr);
 }
 
-const char* filter_name(ResizeFilter f) { return f == ResizeFilter::bicubic ? "bicubic" : "bilinear"; }
+const char* filter_name(ResizeFilter f) {
+  return f == ResizeFilter::bicubic ? "bicubic" : "bilinear";
+}
 
 void check_config(const PreprocessConfig& cfg, const char* what) {
   if (cfg.resize < 1 || cfg.resize > kMaxImageSide)
@@ -76,13 +78,18 @@ int json_depth(const std::string& text, int limit) {
   for (size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
     if (in_string) {
-      if (c == '\\') ++i;
-      else if (c == '"') in_string = false;
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
       continue;
     }
-    if (c == '"') in_string = true;
-    else if (c == '{' || c == '[') max_depth = std::max(max_depth, ++depth);
-    else if (c == '}' || c == ']') --depth;
+    if (c == '"')
+      in_string = true;
+    else if (c == '{' || c == '[')
+      max_depth = std::max(max_depth, ++depth);
+    else if (c == '}' || c == ']')
+      --depth;
     if (max_depth > limit) break;
   }
   return max_depth;
@@ -97,8 +104,7 @@ Image load_image(const std::string& path) {
   if (::fstat(fd.get(), &st) != 0) fail(path, ": cannot stat: ", std::strerror(errno));
   if (!S_ISREG(st.st_mode)) fail(path, ": not a regular file");
   if (st.st_size < 0 || static_cast<uint64_t>(st.st_size) > kMaxImageBytes)
-    fail(path, ": ", st.st_size, " bytes is over the image size cap of ", kMaxImageBytes,
-         " bytes");
+    fail(path, ": ", st.st_size, " bytes is over the image size cap of ", kMaxImageBytes, " bytes");
   std::vector<uint8_t> bytes(static_cast<size_t>(st.st_size));
   size_t got = 0;
   while (got < bytes.size()) {
@@ -204,9 +210,12 @@ PreprocessConfig PreprocessConfig::from_json(const std::string& json_text) {
   if (j.contains("interpolation")) {
     const auto& v = j["interpolation"];
     const std::string name = v.is_string() ? v.get<std::string>() : "";
-    if (name == "bilinear") cfg.filter = ResizeFilter::bilinear;
-    else if (name == "bicubic") cfg.filter = ResizeFilter::bicubic;
-    else fail(what, ": \"interpolation\" must be \"bilinear\" or \"bicubic\"");
+    if (name == "bilinear")
+      cfg.filter = ResizeFilter::bilinear;
+    else if (name == "bicubic")
+      cfg.filter = ResizeFilter::bicubic;
+    else
+      fail(what, ": \"interpolation\" must be \"bilinear\" or \"bicubic\"");
   }
   auto read_triple = [&](const char* key, float* out) {
     if (!j.contains(key)) return;

@@ -32,7 +32,9 @@ constexpr size_t kMaxStbAllocation =
 // IDAT inflates past its declared size fails after at most twice that size.
 thread_local size_t t_stb_allocation_cap = kMaxStbAllocation;
 
-void* capped_malloc(size_t n) { return n > t_stb_allocation_cap ? nullptr : std::malloc(n); }
+void* capped_malloc(size_t n) {
+  return n > t_stb_allocation_cap ? nullptr : std::malloc(n);
+}
 void* capped_realloc(void* p, size_t n) {
   return n > t_stb_allocation_cap ? nullptr : std::realloc(p, n);
 }
@@ -130,8 +132,7 @@ Image decode_image(const uint8_t* data, size_t size, const std::string& name) {
   if (w > kMaxImageSide || h > kMaxImageSide)
     fail(name, ": ", w, "x", h, " image is over the side limit of ", kMaxImageSide, " pixels");
   if (int64_t(w) * h > kMaxImagePixels)
-    fail(name, ": ", w, "x", h, " image is over the pixel budget of ", kMaxImagePixels,
-         " pixels");
+    fail(name, ": ", w, "x", h, " image is over the pixel budget of ", kMaxImagePixels, " pixels");
 
   const AllocationCapScope cap(w, h);
   Image out;
@@ -139,8 +140,8 @@ Image decode_image(const uint8_t* data, size_t size, const std::string& name) {
   out.height = h;
   out.rgb.resize(size_t(w) * h * 3);
   int dw = 0, dh = 0, dc = 0;
-  const bool gray16 = fmt.container == Container::png && channels == 1 &&
-                      stbi_is_16_bit_from_memory(data, len);
+  const bool gray16 =
+      fmt.container == Container::png && channels == 1 && stbi_is_16_bit_from_memory(data, len);
   if (gray16) {
     std::unique_ptr<stbi_us, StbFree> px(stbi_load_16_from_memory(data, len, &dw, &dh, &dc, 1));
     if (!px) fail_stb(name, kind);

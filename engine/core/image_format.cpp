@@ -41,8 +41,8 @@ std::string iso_bmff_label(const uint8_t* data, size_t size) {
   if (!starts_with(data, size, "ftyp", 4, 4) || size < 12) return "";
   const std::string brand(reinterpret_cast<const char*>(data + 8), 4);
   if (brand == "avif" || brand == "avis") return "AVIF";
-  if (brand == "heic" || brand == "heix" || brand == "hevc" || brand == "hevx" ||
-      brand == "heim" || brand == "heis" || brand == "mif1" || brand == "msf1")
+  if (brand == "heic" || brand == "heix" || brand == "hevc" || brand == "hevx" || brand == "heim" ||
+      brand == "heis" || brand == "mif1" || brand == "msf1")
     return "HEIC/HEIF";
   if (brand == "jp2 " || brand == "jpx ") return "JPEG 2000";
   if (brand == "crx ") return "Canon CR3 raw";
@@ -153,7 +153,8 @@ class JpegWalker {
       if (pos + 2 > n_) corrupt(marker_at, "truncated segment length");
       const size_t len = (size_t(d_[pos]) << 8) | d_[pos + 1];
       if (len < 2) corrupt(marker_at, "segment length ", len, " is below 2");
-      if (len > n_ - pos) corrupt(marker_at, "segment 0x", hex(m), " runs past the end of the data");
+      if (len > n_ - pos)
+        corrupt(marker_at, "segment 0x", hex(m), " runs past the end of the data");
       const uint8_t* payload = d_ + pos + 2;
       const size_t plen = len - 2;
       const size_t payload_at = pos + 2;
@@ -206,8 +207,8 @@ class JpegWalker {
     size_t off = 0;
     while (off < len) {
       if (len - off < 17)
-        corrupt(at + off, "Huffman table header needs 17 bytes, the DHT segment has ",
-                len - off, " left");
+        corrupt(at + off, "Huffman table header needs 17 bytes, the DHT segment has ", len - off,
+                " left");
       const int table_class = p[off] >> 4, table_id = p[off] & 15;
       if (table_class > 1 || table_id > 3)
         corrupt(at + off, "Huffman table class ", table_class, " id ", table_id, " (max 1 and 3)");

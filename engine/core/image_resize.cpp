@@ -188,8 +188,7 @@ Image resize_window_like_pil(const Image& src, int out_w, int out_h, ResizeFilte
 
 Image resize_like_pil(const Image& src, int width, int height, ResizeFilter filter) {
   if (width <= 0 || height <= 0) fail("resize: target size ", width, "x", height, " is empty");
-  if (width > kMaxImageSide || height > kMaxImageSide ||
-      int64_t(width) * height > kMaxImagePixels)
+  if (width > kMaxImageSide || height > kMaxImageSide || int64_t(width) * height > kMaxImagePixels)
     fail("resize: target size ", width, "x", height, " is over the image limits (", kMaxImageSide,
          " per side, ", kMaxImagePixels, " pixels)");
   return image_detail::resize_window_like_pil(src, width, height, filter, 0, 0, width, height);

@@ -53,14 +53,26 @@ def reference_tensor(crop_image):
     return T.Normalize(MEAN, STD)(T.ToTensor()(crop_image)).numpy()
 
 
-def png_bytes(width, height, color_type, bit_depth, rows, extra_chunks=b""):
-    """A PNG written by hand (PIL cannot write 16-bit RGB)."""
+ADAM7 = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2),
+         (0, 1, 1, 2)]
+
+
+def png_bytes(width, height, color_type, bit_depth, rows, extra_chunks=b"", pixels=None):
+    """A PNG written by hand (PIL cannot write 16-bit RGB or interlaced PNGs). With `pixels`
+    (an [H, W, C] big-endian-ready array) instead of `rows`, it is written Adam7-interlaced."""
 
     def chunk(tag, data):
         crc = zlib.crc32(tag + data) & 0xFFFFFFFF
         return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", crc)
 
-    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0)
+    interlace = 1 if pixels is not None else 0
+    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, interlace)
+    if pixels is not None:
+        rows = []
+        for x0, y0, dx, dy in ADAM7:
+            sub = pixels[y0::dy, x0::dx]
+            if sub.shape[0] and sub.shape[1]:
+                rows += [row.tobytes() for row in sub]
     raw = b"".join(b"\x00" + row for row in rows)
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + extra_chunks +
             chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
@@ -125,6 +137,12 @@ class Preprocess(unittest.TestCase):
             p = self.path(name + ".png")
             with open(p, "wb") as f:
                 f.write(png_bytes(67, 45, ct, 16, [row.astype(">u2").tobytes() for row in v]))
+            out.append((name, p))
+        for name, bits, dtype in [("interlaced", 8, np.uint8), ("interlaced_16bit", 16, ">u2")]:
+            v = rng.integers(0, 2 ** bits, (29, 19, 3)).astype(dtype)
+            p = self.path(name + ".png")
+            with open(p, "wb") as f:
+                f.write(png_bytes(19, 29, 2, bits, None, pixels=v))
             out.append((name, p))
         return out
 
@@ -250,6 +268,21 @@ class Preprocess(unittest.TestCase):
         rc, err = run_dump("decode", p, self.path("dec.npy"))
         self.assertEqual(rc, 1)
         self.assertIn("unsupported image format: SVG", err)
+
+    def test_exif_orientation_is_ignored(self):
+        # Like PIL without ImageOps.exif_transpose: pixels as stored, not rotated.
+        p = self.path("rotated.png")
+        exif = Image.Exif()
+        exif[0x0112] = 6  # "rotate 90 CW to display"
+        a = textured(40, 70, 8)
+        Image.fromarray(a).save(p, exif=exif.tobytes())
+        pj = self.path("rotated.jpg")
+        Image.fromarray(a).save(pj, exif=exif.tobytes(), quality=95)
+        self.assertEqual(Image.open(pj).getexif().get(0x0112), 6)
+        for path in (p, pj):
+            rc, err = run_dump("decode", path, self.path("dec.npy"))
+            self.assertEqual(rc, 0, err)
+            self.assertEqual(np.load(self.path("dec.npy")).shape, (40, 70, 3))
 
     def test_cmyk_jpeg_is_unsupported(self):
         p = self.path("cmyk.jpg")

@@ -28,8 +28,8 @@ void write_npy(const std::string& path, const char* descr, const std::vector<int
   std::string dims;
   for (size_t i = 0; i < shape.size(); ++i) dims += std::to_string(shape[i]) + ", ";
   if (shape.size() > 1) dims.resize(dims.size() - 2);
-  std::string header = "{'descr': '" + std::string(descr) + "', 'fortran_order': False, 'shape': (" +
-                       dims + "), }";
+  std::string header =
+      "{'descr': '" + std::string(descr) + "', 'fortran_order': False, 'shape': (" + dims + "), }";
   while ((10 + header.size() + 1) % 64 != 0) header += ' ';
   header += '\n';
   std::ofstream f(path, std::ios::binary);
@@ -84,8 +84,9 @@ int run(int argc, char** argv) {
   if (cmd == "resize" && argc == 7) {
     const std::string f = argv[5];
     if (f != "bilinear" && f != "bicubic") fail("filter must be bilinear or bicubic");
-    const Image out = resize_like_pil(read_input(argv[2]), std::stoi(argv[3]), std::stoi(argv[4]),
-                                      f == "bicubic" ? ResizeFilter::bicubic : ResizeFilter::bilinear);
+    const Image out =
+        resize_like_pil(read_input(argv[2]), std::stoi(argv[3]), std::stoi(argv[4]),
+                        f == "bicubic" ? ResizeFilter::bicubic : ResizeFilter::bilinear);
     write_image(argv[6], out);
     return 0;
   }
