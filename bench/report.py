@@ -22,7 +22,8 @@ def _ms(engine: dict | None) -> str:
         return "–"
     if engine.get("median_ms") is None:
         return engine.get("status", "–")
-    return f"{engine['median_ms']:.1f}"
+    ms = engine["median_ms"]
+    return f"{ms:.2f}" if ms < 10 else f"{ms:.1f}" if ms < 1000 else f"{ms:.0f}"
 
 
 def markdown_table(results: dict) -> str:
