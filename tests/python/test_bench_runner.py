@@ -208,6 +208,40 @@ class CompareRunner(unittest.TestCase):
                 md = f.read()
             self.assertIn("| ResNet50 64px | 2 | 1 |", md)
 
+    def test_text_model_end_to_end(self):
+        """A tiny DistilBERT: token-id inputs, --seq-len, and `tern bench --json` for text."""
+        with tempfile.TemporaryDirectory() as out:
+            tiny = ["--export-arg", "distilbert:--layers=1", "--export-arg", "distilbert:--dim=32",
+                    "--export-arg", "distilbert:--heads=2",
+                    "--export-arg", "distilbert:--hidden-dim=64"]
+            cmd = [sys.executable, COMPARE, "--models", "distilbert", *tiny, "--seq-lens", "2,9",
+                   "--batches", "2", "--threads", "1", "--iters", "1", "--rounds", "1",
+                   "--warmup", "0", "--out-dir", out, "--name", "text", "--tern", TERN_BIN,
+                   "--workdir", out]
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
+            self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+            with open(os.path.join(out, "text.json")) as f:
+                res = json.load(f)
+            tern_checks = [a for a in res["agreement"] if a["engine"] == "tern"]
+            self.assertEqual(sorted(a["seq_len"] for a in tern_checks), [2, 9])
+            self.assertTrue(all(a["ok"] for a in res["agreement"]), res["agreement"])
+            self.assertEqual([c["seq_len"] for c in res["cases"]], [2, 9])
+
+            r = tern("bench", os.path.join(out, "distilbert.tern"), "--json", "--seq-len", "9",
+                     "--batch", "2", "--iters", "2", "--warmup", "0")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            j = json.loads(r.stdout)
+            for key in JSON_KEYS + ("seq_len",):
+                self.assertIn(key, j)
+            self.assertNotIn("image_size", j)
+            self.assertEqual((j["architecture"], j["seq_len"], j["batch"]), ("distilbert", 9, 2))
+            cfg = {"n_layers": 1, "dim": 32, "hidden_dim": 64}
+            self.assertAlmostEqual(j["gflop_per_forward"],
+                                   flops.forward_flops("distilbert", cfg, 2, seq_len=9) / 1e9)
+            r = tern("bench", os.path.join(out, "distilbert.tern"), "--seq-len", "513")
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("513", r.stderr)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
