@@ -73,7 +73,9 @@ class BenchModel:
                 example = torch.from_numpy(self.make_input(1, 0, 0))
                 axes = {"pixels": {0: "batch"}, "output": {0: "batch"}}
                 names = ["pixels"]
-            with torch.no_grad():
+            # With gradients on, nn.MultiheadAttention takes its composite path instead of the
+            # fused inference kernel (aten::_native_multi_head_attention), which ONNX cannot export.
+            with torch.enable_grad():
                 torch.onnx.export(self.module, (example,), path, opset_version=17,
                                   input_names=names, output_names=["output"], dynamic_axes=axes,
                                   do_constant_folding=True)
