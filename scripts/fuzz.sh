@@ -2,7 +2,8 @@
 # libFuzzer over Tern's parsers: builds tests/fuzz/*_fuzz.cpp with clang + AddressSanitizer +
 # UndefinedBehaviorSanitizer into build-fuzz/, replays the saved regression inputs
 # (tests/fuzz/regressions/<target>/), then fuzzes each target for SECONDS from a corpus seeded with
-# valid inputs (tests/fuzz/make_seeds.py) and grown across runs in build-fuzz/corpus/<target>/.
+# valid inputs (tests/fuzz/make_seeds.py and make_<name>_seeds.py) and grown across runs in
+# build-fuzz/corpus/<target>/.
 #
 #   bash scripts/fuzz.sh            # CI: 30 s per target
 #   bash scripts/fuzz.sh 600        # the long run: 10 minutes per target
@@ -43,6 +44,11 @@ cmake --build "$BUILD_DIR" -j "$JOBS" --target "${TARGETS[@]}" -- --quiet
 SEEDS="$BUILD_DIR/seeds"
 rm -rf "$SEEDS"
 /usr/bin/python3 tests/fuzz/make_seeds.py "$SEEDS"
+# The parser owners' own seed scripts (tests/fuzz/make_<name>_seeds.py for <name>_fuzz) add theirs.
+for t in "${TARGETS[@]}"; do
+  gen="tests/fuzz/make_${t%_fuzz}_seeds.py"
+  [ -f "$gen" ] && /usr/bin/python3 "$gen" "$SEEDS/$t/owner" >/dev/null
+done
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1:detect_stack_use_after_return=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}

@@ -95,28 +95,34 @@ def image_seeds(out: str) -> None:
 
 
 def text_seeds(out: str) -> None:
+    """tokenizer_fuzz reads its first byte as a mode: < 0xE0 encode (bit 0 uncased, bit 1 a small
+    max_length, bit 2 truncate), 0xE0-0xEF parse the rest as a vocabulary, >= 0xF0 as a config."""
     texts = [
         "Hello, world!", "", " \t\n ", "\u200b\u200d", "Héllo wörld, İstanbul straße ﬁ Ａ",
         "日本語のテキスト 中文 한국어 العربية हिन्दी ภาษาไทย", "👩‍👩‍👧 🇯🇵 🏳️‍🌈",
         "[CLS] [MASK] [SEP] [UNK]", "don't stop-believing... 3.14 $100 (a) [b] {c}",
         "x" * 101, "a\0b", "word " * 200,
     ]
-    for i, t in enumerate(texts):
-        write(os.path.join(out, f"text{i:02d}.txt"), t.encode("utf-8"))
-    for i, raw in enumerate([b"\x80", b"\xc0\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"ab\xe2\x82",
-                             b"\xff", b"ok \xef\xbb\xbf bom"]):
-        write(os.path.join(out, f"bad_utf8_{i}.txt"), raw)
+    raw = [t.encode("utf-8") for t in texts]
+    raw += [b"\x80", b"\xc0\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"ab\xe2\x82", b"\xff",
+            b"ok \xef\xbb\xbf bom"]
     # Real prose from the tokenizer reference (when the shared data is at hand), in 1 KiB pieces.
-    for base in (os.path.join(ROOT, "..", "shared", "data", "tokenizer-reference"),):
-        if not os.path.isdir(base):
-            continue
+    base = os.path.join(ROOT, "..", "shared", "data", "tokenizer-reference")
+    if os.path.isdir(base):
         for name in sorted(os.listdir(base)):
-            if not name.endswith(".txt"):
-                continue
-            with open(os.path.join(base, name), "rb") as f:
-                data = f.read()
-            for k in range(0, min(len(data), 8192), 1024):
-                write(os.path.join(out, f"{name[:-4]}_{k // 1024}.txt"), data[k:k + 1024])
+            if name.endswith(".txt"):
+                with open(os.path.join(base, name), "rb") as f:
+                    data = f.read()
+                raw += [data[k:k + 1024] for k in range(0, min(len(data), 8192), 1024)]
+    for i, text in enumerate(raw):
+        for mode in (0x00, 0x01, 0x06, 0x05):
+            write(os.path.join(out, f"text{i:02d}_mode{mode}.txt"), bytes([mode]) + text)
+    vocab = b"[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nhello\n##s\n,\n"
+    write(os.path.join(out, "vocab_lf"), b"\xe0" + vocab)
+    write(os.path.join(out, "vocab_crlf_bom"), b"\xe1\xef\xbb\xbf" + vocab.replace(b"\n", b"\r\n"))
+    config = {"lowercase": True, "strip_accents": None, "tokenize_chinese_chars": True,
+              "max_length": 512, "unk_token": "[UNK]"}
+    write(os.path.join(out, "config"), b"\xf0" + json.dumps(config).encode())
 
 
 def main() -> int:
