@@ -339,7 +339,9 @@ TEST_CASE("image: other formats are named as unsupported") {
       {{0, 0, 0, 0x18, 'f', 't', 'y', 'p', 'h', 'e', 'i', 'c', 0, 0, 0, 0}, "HEIC"},
       {{0, 0, 0, 0x1C, 'f', 't', 'y', 'p', 'a', 'v', 'i', 'f', 0, 0, 0, 0}, "AVIF"},
   };
-  for (const auto& [bytes, label] : cases) {
+  for (const auto& c : cases) {
+    const Bytes& bytes = c.first;
+    const std::string& label = c.second;
     const std::string err = error_of(bytes, "x.jpg");
     INFO(label, ": ", err);
     CHECK(contains(err, "x.jpg: unsupported image format: " + label));
@@ -437,8 +439,9 @@ TEST_CASE("image: a resized window equals the same window of the full resize") {
 
 TEST_CASE("image: resize keeps constant images constant and the same size is a copy") {
   for (ResizeFilter f : {ResizeFilter::bilinear, ResizeFilter::bicubic}) {
-    for (auto [w, h, ow, oh] : std::vector<std::array<int, 4>>{
+    for (const auto& dims : std::vector<std::array<int, 4>>{
              {1, 1, 224, 224}, {1, 9, 5, 300}, {300, 2, 17, 1}, {64, 64, 3, 3}}) {
+      const int w = dims[0], h = dims[1], ow = dims[2], oh = dims[3];
       Image src{w, h, Bytes(size_t(w) * h * 3)};
       for (size_t i = 0; i < src.rgb.size(); ++i) src.rgb[i] = uint8_t(40 + 70 * (i % 3));
       const Image out = resize_like_pil(src, ow, oh, f);
@@ -463,7 +466,8 @@ TEST_CASE("image: center crop offsets round half to even, like Python's round()"
   PreprocessConfig cfg = PreprocessConfig::from_profile("torchvision-v1");
   cfg.resize = 4;
   cfg.crop = 4;
-  for (auto [width, offset] : std::vector<std::pair<int, int>>{{5, 0}, {7, 2}, {9, 2}, {11, 4}}) {
+  for (const auto& wo : std::vector<std::pair<int, int>>{{5, 0}, {7, 2}, {9, 2}, {11, 4}}) {
+    const int width = wo.first, offset = wo.second;
     const Image src = decode(rgb_png(width, 4, [](uint32_t x, uint32_t, int) { return x; }));
     const Image crop = resize_and_crop(src, cfg);
     INFO("width ", width);
@@ -472,7 +476,9 @@ TEST_CASE("image: center crop offsets round half to even, like Python's round()"
 }
 
 TEST_CASE("image: tiny images (1x1, 1xN, Nx1, 2x2) preprocess to [3, 224, 224]") {
-  for (auto [w, h] : std::vector<std::pair<int, int>>{{1, 1}, {1, 9}, {9, 1}, {2, 2}, {1, 300}}) {
+  for (const auto& wh :
+       std::vector<std::pair<int, int>>{{1, 1}, {1, 9}, {9, 1}, {2, 2}, {1, 300}}) {
+    const int w = wh.first, h = wh.second;
     const Image src = decode(noise_png(w, h, 100 + w * 7 + h));
     for (const char* profile : {"torchvision-v1", "torchvision-v2", "timm"}) {
       const PreprocessConfig cfg = PreprocessConfig::from_profile(profile);
