@@ -92,6 +92,9 @@ def parse_args(argv):
     p.add_argument("--update-readme", action="store_true",
                    help="put the table into README.md's Benchmark section")
     p.add_argument("--note", default=NOTE, help="a line about the conditions, kept in the results")
+    p.add_argument("--render", metavar="RESULTS.json", default=None,
+                   help="measure nothing: write the .md/.svg (and README with --update-readme) "
+                        "again from a results file")
     args = p.parse_args(argv)
     if args.quick:
         args.batches, args.threads, args.seq_lens = [1], [cores], [128]
@@ -181,6 +184,7 @@ def run(args) -> dict:
     torch_eng = all_engines["torch"]
 
     results = {"cases": [], "agreement": []}
+    load_before = os.getloadavg()[0]
     for arch in args.models:
         log(f"[bench] {arch}: building random weights, .tern and torch model")
         t0 = time.perf_counter()
@@ -266,7 +270,9 @@ def run(args) -> dict:
         "engines": {n: e.label for n, e in all_engines.items()},
         "tern_cpu": getattr(tern, "cpu", None), "unavailable": unavailable,
         "rounds": args.rounds, "warmup": args.warmup, "iters": args.iters,
-        "max_seconds": args.max_seconds, "seed": args.seed, "note": args.note,
+        "max_seconds": args.max_seconds, "seed": args.seed,
+        "note": f"{args.note} Load average (1 min) {load_before:.1f} at the start, "
+                f"{os.getloadavg()[0]:.1f} at the end.",
         "command": "/usr/bin/python3 bench/compare.py " + " ".join(sys.argv[1:]),
         "torch_threads_note": "PyTorch runs in the runner's process with torch.set_num_threads",
     }
@@ -275,13 +281,14 @@ def run(args) -> dict:
     return results
 
 
-def write_outputs(results: dict, args) -> str:
+def write_outputs(results: dict, args, rewrite_json: bool = True) -> str:
     os.makedirs(args.out_dir, exist_ok=True)
     stem = args.name or (datetime.date.today().isoformat() + "_" +
                          re.sub(r"[^A-Za-z0-9]+", "-", results["meta"]["cpu"]).strip("-").lower())
     base = os.path.join(args.out_dir, stem)
-    with open(base + ".json", "w") as f:
-        json.dump(results, f, indent=1)
+    if rewrite_json:
+        with open(base + ".json", "w") as f:
+            json.dump(results, f, indent=1)
     table, note = report.markdown_table(results), report.notes(results)
     with open(base + ".md", "w") as f:
         f.write(f"```sh\n{results['meta']['command']}\n```\n\n{table}\n\n{note}\n")
@@ -301,6 +308,13 @@ def write_outputs(results: dict, args) -> str:
 
 def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.render:
+        with open(args.render) as f:
+            results = json.load(f)
+        args.name = args.name or os.path.splitext(os.path.basename(args.render))[0]
+        args.out_dir = os.path.dirname(os.path.abspath(args.render))
+        write_outputs(results, args, rewrite_json=False)
+        return 0
     torch.set_grad_enabled(False)
     results = run(args)
     write_outputs(results, args)
