@@ -244,6 +244,9 @@ int bench_model(const Args& args) {
   auto file = WeightFile::open(b.model);
   const std::string arch = file->architecture();
   const std::string config = file->metadata("config");
+  const int64_t crop = file->has_metadata("preprocess")
+                           ? PreprocessConfig::from_json(file->metadata("preprocess")).crop
+                           : PreprocessConfig::from_profile("torchvision-v1").crop;
   file.reset();
 
   Options options;
@@ -261,13 +264,7 @@ int bench_model(const Args& args) {
     ids = synthetic_ids(*model, b.batch, seq_len);
   } else {
     if (b.seq_len) fail("--seq-len applies to text models; ", b.model, " is ", arch);
-    image = b.image_size;
-    if (image == 0) {
-      const auto reopened = WeightFile::open(b.model);
-      image = reopened->has_metadata("preprocess")
-                  ? PreprocessConfig::from_json(reopened->metadata("preprocess")).crop
-                  : PreprocessConfig::from_profile("torchvision-v1").crop;
-    }
+    image = b.image_size ? b.image_size : crop;
     pixels = synthetic_images(b.batch, image, image);
   }
   const double flops = forward_flops(arch, config, b.batch, seq_len, image, image);
