@@ -3,7 +3,8 @@
 // Hardening, in order: a cap on encoded bytes; the format named from its magic (only JPEG and
 // PNG reach stb); JPEG marker structure and Huffman tables checked by Tern before stb parses them
 // (image_format.cpp); stbi_info first and the pixel budget enforced before any pixel is decoded;
-// every stb allocation capped, so a zlib bomb in a PNG fails instead of growing without bound.
+// every stb allocation capped, so a zlib bomb in a PNG fails instead of growing without bound, and
+// zero-filled, so corrupt files decode deterministically.
 // stb's global settings (vertical flip, iPhone de-premultiply) are never touched, and its failure
 // reason is thread-local, so decodes on several threads at once are safe.
 //
@@ -32,11 +33,16 @@ constexpr size_t kMaxStbAllocation =
 // IDAT inflates past its declared size fails after at most twice that size.
 thread_local size_t t_stb_allocation_cap = kMaxStbAllocation;
 
+// Zero-filled: stb 2.27 leaves some buffers uninitialised (a JPEG component that no scan covers,
+// progressive coefficients of a missing DC scan) and would copy heap garbage into the pixels.
 void* capped_malloc(size_t n) {
-  return n > t_stb_allocation_cap ? nullptr : std::malloc(n);
+  return n > t_stb_allocation_cap ? nullptr : std::calloc(n, 1);
 }
-void* capped_realloc(void* p, size_t n) {
-  return n > t_stb_allocation_cap ? nullptr : std::realloc(p, n);
+void* capped_realloc(void* p, size_t old_n, size_t n) {
+  if (n > t_stb_allocation_cap) return nullptr;
+  void* q = std::realloc(p, n);
+  if (q != nullptr && n > old_n) std::memset(static_cast<char*>(q) + old_n, 0, n - old_n);
+  return q;
 }
 
 class AllocationCapScope {
@@ -59,7 +65,7 @@ class AllocationCapScope {
 #define STBI_NO_HDR
 #define STBI_MAX_DIMENSIONS 16384
 #define STBI_MALLOC(sz) capped_malloc(sz)
-#define STBI_REALLOC(p, sz) capped_realloc(p, sz)
+#define STBI_REALLOC_SIZED(p, old_sz, sz) capped_realloc(p, old_sz, sz)
 #define STBI_FREE(p) std::free(p)
 #define STB_IMAGE_STATIC
 #define STB_IMAGE_IMPLEMENTATION
