@@ -29,8 +29,10 @@ const char kHelp[] =
     "usage: tern bench MODEL.tern [--batch N] [--seq-len N] [--image-size N] [--threads N]\n"
     "                             [--warmup N] [--iters N] [--json]\n"
     "\n"
-    "Times the forward pass of MODEL on a synthetic input (through the public API, as `tern embed`\n"
-    "runs it) and reports load time, latency (min, median, p90), throughput, GFLOP/s, the fraction\n"
+    "Times the forward pass of MODEL on a synthetic input (through the public API, as `tern "
+    "embed`\n"
+    "runs it) and reports load time, latency (min, median, p90), throughput, GFLOP/s, the "
+    "fraction\n"
     "of this machine's FMA peak (measured in the same run, same ISA and threads) and peak RSS.\n"
     "\n"
     "  --batch N        inputs per forward pass (default 1)\n"
@@ -57,8 +59,7 @@ int64_t parse_count(const std::string& option, const std::string& value, int64_t
   } catch (const std::exception&) {
     used = 0;
   }
-  if (used == 0 || used != value.size())
-    fail(option, " expects an integer, got '", value, "'");
+  if (used == 0 || used != value.size()) fail(option, " expects an integer, got '", value, "'");
   if (v < lo || v > hi) fail(option, " must be in [", lo, ", ", hi, "], got ", v);
   return v;
 }
@@ -71,16 +72,26 @@ BenchArgs parse_args(const Args& args) {
       if (i + 1 >= args.size()) fail(a, " needs a value");
       return args[++i];
     };
-    if (a == "--batch") b.batch = parse_count(a, value(), 1, 4096);
-    else if (a == "--seq-len") b.seq_len = parse_count(a, value(), 2, 1 << 20);
-    else if (a == "--image-size") b.image_size = parse_count(a, value(), 1, 8192);
-    else if (a == "--threads") b.threads = parse_count(a, value(), 0, 4096);
-    else if (a == "--warmup") b.warmup = parse_count(a, value(), 0, 1000000);
-    else if (a == "--iters") b.iters = parse_count(a, value(), 1, 1000000);
-    else if (a == "--json") b.json = true;
-    else if (!a.empty() && a[0] == '-') fail("unknown option ", a, " (see tern bench --help)");
-    else if (b.model.empty()) b.model = a;
-    else fail("more than one model given ('", b.model, "' and '", a, "')");
+    if (a == "--batch")
+      b.batch = parse_count(a, value(), 1, 4096);
+    else if (a == "--seq-len")
+      b.seq_len = parse_count(a, value(), 2, 1 << 20);
+    else if (a == "--image-size")
+      b.image_size = parse_count(a, value(), 1, 8192);
+    else if (a == "--threads")
+      b.threads = parse_count(a, value(), 0, 4096);
+    else if (a == "--warmup")
+      b.warmup = parse_count(a, value(), 0, 1000000);
+    else if (a == "--iters")
+      b.iters = parse_count(a, value(), 1, 1000000);
+    else if (a == "--json")
+      b.json = true;
+    else if (!a.empty() && a[0] == '-')
+      fail("unknown option ", a, " (see tern bench --help)");
+    else if (b.model.empty())
+      b.model = a;
+    else
+      fail("more than one model given ('", b.model, "' and '", a, "')");
   }
   if (b.model.empty()) fail("no model given (usage: tern bench MODEL.tern [options])");
   return b;
@@ -128,7 +139,7 @@ double resnet_macs(const nlohmann::json& cfg, int64_t h, int64_t w) {
                            : 64;
   double macs = 0;
   h = conv_out(h, 7, 2, 3), w = conv_out(w, 7, 2, 3);
-  macs += double(h) * w * stem * 3 * 49;             // stem 7x7/2
+  macs += double(h) * w * stem * 3 * 49;               // stem 7x7/2
   h = conv_out(h, 3, 2, 1), w = conv_out(w, 3, 2, 1);  // max pool 3x3/2
   int64_t in = stem;
   for (size_t s = 0; s < layers.size(); ++s) {
@@ -136,9 +147,9 @@ double resnet_macs(const nlohmann::json& cfg, int64_t h, int64_t w) {
     for (int64_t b = 0; b < layers[s]; ++b) {
       const int64_t stride = (s > 0 && b == 0) ? 2 : 1;
       const int64_t h2 = conv_out(h, 3, stride, 1), w2 = conv_out(w, 3, stride, 1);
-      macs += double(h) * w * in * planes;            // 1x1 reduce
-      macs += double(h2) * w2 * planes * planes * 9;  // 3x3 (stride)
-      macs += double(h2) * w2 * planes * out;         // 1x1 expand
+      macs += double(h) * w * in * planes;             // 1x1 reduce
+      macs += double(h2) * w2 * planes * planes * 9;   // 3x3 (stride)
+      macs += double(h2) * w2 * planes * out;          // 1x1 expand
       if (b == 0) macs += double(h2) * w2 * in * out;  // downsample 1x1 (stride)
       h = h2, w = w2, in = out;
     }
@@ -272,8 +283,7 @@ int bench_model(const Args& args) {
   EmbedOptions opts;
   opts.batch = static_cast<int>(b.batch);
   auto run_once = [&] {
-    if (model->is_text_model())
-      return model->embed_token_ids(ids, opts).size();
+    if (model->is_text_model()) return model->embed_token_ids(ids, opts).size();
     return model->embed_preprocessed(pixels.data(), b.batch, image, image, opts).size();
   };
   for (int64_t i = 0; i < b.warmup; ++i) run_once();
@@ -310,8 +320,10 @@ int bench_model(const Args& args) {
     j["isa"] = model->isa();
     j["batch"] = b.batch;
     j["threads"] = model->threads();
-    if (model->is_text_model()) j["seq_len"] = seq_len;
-    else j["image_size"] = image;
+    if (model->is_text_model())
+      j["seq_len"] = seq_len;
+    else
+      j["image_size"] = image;
     j["warmup"] = b.warmup;
     j["iters"] = b.iters;
     j["load_ms"] = load_ms;
@@ -336,9 +348,9 @@ int bench_model(const Args& args) {
               static_cast<long long>(b.batch), shape.c_str());
   std::printf("isa         %s, %d threads\n", model->isa().c_str(), model->threads());
   std::printf("load        %.1f ms\n", load_ms);
-  std::printf("latency     min %.2f ms, median %.2f ms, p90 %.2f ms  (%lld runs after %lld warm-up)\n",
-              min_ms, median_ms, p90_ms, static_cast<long long>(b.iters),
-              static_cast<long long>(b.warmup));
+  std::printf(
+      "latency     min %.2f ms, median %.2f ms, p90 %.2f ms  (%lld runs after %lld warm-up)\n",
+      min_ms, median_ms, p90_ms, static_cast<long long>(b.iters), static_cast<long long>(b.warmup));
   std::printf("throughput  %.2f %s/s\n", items_per_s, model->is_text_model() ? "texts" : "images");
   std::printf("compute     %.3f GFLOP per forward, %.1f GFLOP/s", flops / 1e9, gflops);
   if (peak > 0)

@@ -23,7 +23,7 @@ int bench_model(const Args& args);
 // attention matmuls; elementwise work (norms, activations, softmax, pooling) is left out, as in
 // the usual published figures (ResNet50 at 224: 4.09 GMAC; ViT-B/16: 17.56 GMAC; DistilBERT at
 // 128 tokens: 5.59 GMAC). Throws tern::Error naming a missing or invalid config key.
-double forward_flops(const std::string& architecture, const std::string& config_json,
-                     int64_t batch, int64_t seq_len, int64_t image_h, int64_t image_w);
+double forward_flops(const std::string& architecture, const std::string& config_json, int64_t batch,
+                     int64_t seq_len, int64_t image_h, int64_t image_w);
 
 }  // namespace tern::cli
