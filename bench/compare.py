@@ -42,8 +42,8 @@ import engines  # noqa: E402
 import report  # noqa: E402
 
 MODELS = ("resnet50", "vit_b_16", "distilbert")
-NOTE = ("Taken on a shared 2-core machine while other engineers were compiling: absolute times "
-        "drift between runs, the ratios measured side by side hold better.")
+NOTE = ("Absolute times drift between runs on a shared machine; the ratios measured side by side "
+        "hold better.")
 
 
 def int_list(text: str) -> list[int]:
@@ -86,6 +86,8 @@ def parse_args(argv):
                    help="tern_run_model (default: $TERN_RUN_MODEL, next to tern or in tests/)")
     p.add_argument("--ort-cache", default=os.path.join(HERE, ".cache", "ort"),
                    help="where onnxruntime-node is installed (default bench/.cache/ort)")
+    p.add_argument("--ort-install-timeout", type=float, default=600,
+                   help="seconds npm may take to install onnxruntime-node (default 600)")
     p.add_argument("--workdir", default=None, help="model files (default: a temporary folder)")
     p.add_argument("--out-dir", default=os.path.join(HERE, "results"))
     p.add_argument("--name", default=None, help="results file stem (default <date>_<cpu>)")
@@ -175,7 +177,7 @@ def run(args) -> dict:
     if "tern" in args.engines:
         all_engines["tern"] = engines.TernEngine(tern_bin, run_model, workdir, args.warmup)
     if "ort" in args.engines:
-        all_engines["ort"] = engines.OrtEngine(args.ort_cache, workdir)
+        all_engines["ort"] = engines.OrtEngine(args.ort_cache, workdir, args.ort_install_timeout)
     all_engines["torch"] = engines.TorchEngine()
     unavailable = {n: e.reason for n, e in all_engines.items() if not e.available}
     for n, why in unavailable.items():

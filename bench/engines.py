@@ -115,10 +115,10 @@ def install_onnxruntime(cache_dir: str, timeout_s: float = 600) -> tuple[str | N
 class OrtEngine(Engine):
     name, label = "ort", f"ONNX Runtime {ORT_VERSION}"
 
-    def __init__(self, cache_dir: str, workdir: str):
+    def __init__(self, cache_dir: str, workdir: str, install_timeout_s: float = 600):
         super().__init__()
         self.workdir = workdir
-        self.dir, self.reason = install_onnxruntime(cache_dir)
+        self.dir, self.reason = install_onnxruntime(cache_dir, install_timeout_s)
         self.available = self.dir is not None
         self.proc = None
 

@@ -171,7 +171,8 @@ class CompareRunner(unittest.TestCase):
         with tempfile.TemporaryDirectory() as out:
             cmd = [sys.executable, COMPARE, "--models", "resnet50", "--image-size", "64",
                    "--export-arg", "resnet50:--layers=1,1,1,1", "--batches", "1,2", "--threads", "1",
-                   "--iters", "1", "--rounds", "1", "--warmup", "0", "--out-dir", out,
+                   "--iters", "1", "--rounds", "1", "--warmup", "0", "--ort-install-timeout", "180",
+                   "--out-dir", out,
                    "--name", "tiny", "--tern", TERN_BIN]
             r = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
             self.assertEqual(r.returncode, 0, r.stderr[-3000:])
@@ -216,7 +217,8 @@ class CompareRunner(unittest.TestCase):
                     "--export-arg", "distilbert:--hidden-dim=64"]
             cmd = [sys.executable, COMPARE, "--models", "distilbert", *tiny, "--seq-lens", "2,9",
                    "--batches", "2", "--threads", "1", "--iters", "1", "--rounds", "1",
-                   "--warmup", "0", "--out-dir", out, "--name", "text", "--tern", TERN_BIN,
+                   "--warmup", "0", "--ort-install-timeout", "180", "--out-dir", out,
+                   "--name", "text", "--tern", TERN_BIN,
                    "--workdir", out]
             r = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
             self.assertEqual(r.returncode, 0, r.stderr[-3000:])
