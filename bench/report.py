@@ -79,8 +79,8 @@ def svg_chart(results: dict) -> str:
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'font-family="sans-serif" font-size="11">',
            f'<rect width="{width}" height="{height}" fill="white"/>',
-           f'<text x="10" y="18" font-size="14" font-weight="bold">Median latency per forward pass '
-           f'(ms, log scale, shorter is faster)</text>',
+           '<text x="10" y="18" font-size="14" font-weight="bold">Median latency per forward pass '
+           '(ms, log scale, shorter is faster)</text>',
            f'<text x="10" y="34" fill="#555">{html.escape(results["meta"]["cpu"])}, '
            f'{html.escape(results["meta"]["date"])}</text>']
     for i, eng in enumerate(ENGINES):
