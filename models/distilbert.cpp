@@ -85,8 +85,12 @@ DistilBert::DistilBert(const WeightFile& file, Isa isa) : impl_(std::make_unique
 
 DistilBert::~DistilBert() = default;
 
-int64_t DistilBert::hidden() const { return impl_->cfg.dim; }
-int64_t DistilBert::max_positions() const { return impl_->cfg.max_positions; }
+int64_t DistilBert::hidden() const {
+  return impl_->cfg.dim;
+}
+int64_t DistilBert::max_positions() const {
+  return impl_->cfg.max_positions;
+}
 
 Tensor DistilBert::forward(Parallel* par, const int32_t* ids, int64_t batch, int64_t seq_len,
                            const int32_t* lengths) const {

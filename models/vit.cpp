@@ -110,9 +110,15 @@ ViT::ViT(const WeightFile& file, Isa isa) : impl_(std::make_unique<Impl>()) {
 
 ViT::~ViT() = default;
 
-bool ViT::has_head() const { return impl_->cfg.num_classes > 0; }
-int64_t ViT::image_size() const { return impl_->cfg.image_size; }
-int64_t ViT::hidden() const { return impl_->cfg.hidden_dim; }
+bool ViT::has_head() const {
+  return impl_->cfg.num_classes > 0;
+}
+int64_t ViT::image_size() const {
+  return impl_->cfg.image_size;
+}
+int64_t ViT::hidden() const {
+  return impl_->cfg.hidden_dim;
+}
 
 Tensor ViT::forward(Parallel* par, const Tensor& x) const {
   const Impl& m = *impl_;
@@ -136,8 +142,8 @@ Tensor ViT::forward(Parallel* par, const Tensor& x) const {
       float* dst = patches.data() + ((n * G + gy) * G + gx) * K;
       for (int64_t ch = 0; ch < 3; ++ch)
         for (int64_t py = 0; py < P; ++py)
-          std::memcpy(dst + (ch * P + py) * P,
-                      img + ((n * 3 + ch) * S + gy * P + py) * S + gx * P, sizeof(float) * P);
+          std::memcpy(dst + (ch * P + py) * P, img + ((n * 3 + ch) * S + gy * P + py) * S + gx * P,
+                      sizeof(float) * P);
     }
   });
   // tok [N·G², D] = patches · Wconvᵀ + b   (conv_proj, stride P)
@@ -168,7 +174,8 @@ Tensor ViT::forward(Parallel* par, const Tensor& x) const {
 
 Tensor ViT::logits(Parallel* par, const Tensor& cls_tokens) const {
   const Impl& m = *impl_;
-  if (!has_head()) fail("vit: this weight file has no classification head (export with --keep-head)");
+  if (!has_head())
+    fail("vit: this weight file has no classification head (export with --keep-head)");
   const int64_t D = m.cfg.hidden_dim;
   if (cls_tokens.rank() != 2 || cls_tokens.dim(1) != D)
     fail("vit: logits take [N, ", D, "] class tokens, got ", cls_tokens.shape_string());

@@ -123,8 +123,9 @@ TEST_CASE("kernel attention: fully masked sequences give finite zeros") {
 TEST_CASE("kernel attention: large scores stay stable (online max)") {
   uint64_t seed = 700;
   for (Isa isa : test::supported_isas()) {
-    run_case(isa, {1, 130, 2, 64, {}, 60.f, 0, 2e-5}, ++seed);   // scores in the hundreds
-    run_case(isa, {2, 77, 1, 24, {77, 50}, 4000.f, 0, 1e-3}, ++seed);  // exp(score) overflows without the max
+    run_case(isa, {1, 130, 2, 64, {}, 60.f, 0, 2e-5}, ++seed);  // scores in the hundreds
+    run_case(isa, {2, 77, 1, 24, {77, 50}, 4000.f, 0, 1e-3},
+             ++seed);  // exp(score) overflows without the max
   }
 }
 

@@ -61,7 +61,8 @@ TEST_CASE("kernel layer_norm: large mean against a small spread keeps its precis
   // The mean of ~100 is only representable to ~4e-6 in fp32, so that is the floor here; a naive
   // one-pass E[x^2] - E[x]^2 in fp32 would lose the variance entirely (1e4 vs 1e-2).
   for (Isa isa : test::supported_isas())
-    for (int64_t dim : {24, 768}) run_case(isa, {9, dim, dim, dim, 100.f, 0.1f, 1e-6f}, 7, nullptr, 1e-4);
+    for (int64_t dim : {24, 768})
+      run_case(isa, {9, dim, dim, dim, 100.f, 0.1f, 1e-6f}, 7, nullptr, 1e-4);
 }
 
 TEST_CASE("kernel layer_norm: constant rows, eps, and in-place use") {
@@ -79,8 +80,10 @@ TEST_CASE("kernel layer_norm: constant rows, eps, and in-place use") {
     auto a = test::random_floats(rows * d2, 3);
     auto g = test::random_floats(d2, 4), b = test::random_floats(d2, 5);
     std::vector<float> out(rows * d2);
-    norm::layer_norm(isa, nullptr, rows, d2, a.data(), d2, g.data(), b.data(), 1e-12f, out.data(), d2);
-    norm::layer_norm(isa, nullptr, rows, d2, a.data(), d2, g.data(), b.data(), 1e-12f, a.data(), d2);
+    norm::layer_norm(isa, nullptr, rows, d2, a.data(), d2, g.data(), b.data(), 1e-12f, out.data(),
+                     d2);
+    norm::layer_norm(isa, nullptr, rows, d2, a.data(), d2, g.data(), b.data(), 1e-12f, a.data(),
+                     d2);
     CHECK(std::memcmp(a.data(), out.data(), sizeof(float) * a.size()) == 0);
   }
 }
@@ -92,8 +95,10 @@ TEST_CASE("kernel layer_norm: results do not depend on the thread count") {
   for (Isa isa : test::supported_isas()) {
     std::vector<float> y1(rows * dim), y3(rows * dim);
     ThreadPool one(1), three(3);
-    norm::layer_norm(isa, &one, rows, dim, x.data(), dim, g.data(), b.data(), 1e-6f, y1.data(), dim);
-    norm::layer_norm(isa, &three, rows, dim, x.data(), dim, g.data(), b.data(), 1e-6f, y3.data(), dim);
+    norm::layer_norm(isa, &one, rows, dim, x.data(), dim, g.data(), b.data(), 1e-6f, y1.data(),
+                     dim);
+    norm::layer_norm(isa, &three, rows, dim, x.data(), dim, g.data(), b.data(), 1e-6f, y3.data(),
+                     dim);
     INFO(isa_name(isa));
     CHECK(std::memcmp(y1.data(), y3.data(), sizeof(float) * y1.size()) == 0);
   }

@@ -15,14 +15,19 @@ using detail::Ukernels;
 
 static const Ukernels& ukernels(Isa isa) {
   switch (isa) {
-    case Isa::scalar: return detail::kUkernelsScalar;
-    case Isa::avx2: return detail::kUkernelsAvx2;
-    case Isa::avx512: return detail::kUkernelsAvx512;
+    case Isa::scalar:
+      return detail::kUkernelsScalar;
+    case Isa::avx2:
+      return detail::kUkernelsAvx2;
+    case Isa::avx512:
+      return detail::kUkernelsAvx512;
   }
   return detail::kUkernelsScalar;
 }
 
-static int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+static int64_t round_up(int64_t x, int64_t m) {
+  return (x + m - 1) / m * m;
+}
 
 static int64_t key_length(const Params& p, int64_t b) {
   return p.key_lengths ? p.key_lengths[b] : p.seq_len;

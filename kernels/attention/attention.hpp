@@ -1,6 +1,7 @@
 #pragma once
 // Multi-head scaled dot-product self-attention for encoder blocks:
-//   out[b, t, h, :] = softmax_j(scale · <q[b,t,h,:], k[b,j,h,:]>  for j < key_length[b]) · v[b, :, h, :]
+//   out[b, t, h, :] = softmax_j(scale · <q[b,t,h,:], k[b,j,h,:]>  for j < key_length[b]) · v[b, :,
+//   h, :]
 //
 // Layout (strides in elements). Sequence b, token t, head h, channel d of Q is at
 //   q[b * seq_stride + t * ld + h * head_dim + d]

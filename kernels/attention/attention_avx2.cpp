@@ -2,6 +2,7 @@
 #include <limits>
 
 #include "kernels/attention/attention.hpp"
+#include "kernels/math/vec_math_avx2.hpp"
 #include "kernels/simd_x86.hpp"
 
 namespace tern::attention::detail {
@@ -9,26 +10,6 @@ namespace tern::attention::detail {
 namespace {
 
 constexpr int kMr = 4;  // rows per register tile: 4 x 16 columns = 8 accumulators
-
-// exp(x), Cephes-style: x = n·ln2 + r, |r| <= ln2/2, degree-5 polynomial, 2^n through the
-// exponent bits. Inputs are clamped to [-87.3, 88.3] (the result stays a normal float).
-inline __m256 exp256(__m256 x) {
-  x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3f));
-  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-  __m256 y = _mm256_set1_ps(1.9875691500e-4f);
-  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.3981999507e-3f));
-  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(8.3334519073e-3f));
-  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(4.1665795894e-2f));
-  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.6666665459e-1f));
-  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(5.0000001201e-1f));
-  y = _mm256_fmadd_ps(y, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.f)));
-  const __m256i e = _mm256_slli_epi32(
-      _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-  return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
-}
 
 inline float hmax(__m256 v) {
   __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -46,8 +27,8 @@ inline float hsum(__m256 v) {
 
 // Lanes j0 + i < valid.
 inline __m256 valid_mask(int64_t j0, int64_t valid) {
-  const __m256 idx = _mm256_add_ps(_mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7),
-                                   _mm256_set1_ps(static_cast<float>(j0)));
+  const __m256 idx =
+      _mm256_add_ps(_mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_ps(static_cast<float>(j0)));
   return _mm256_cmp_ps(idx, _mm256_set1_ps(static_cast<float>(valid)), _CMP_LT_OQ);
 }
 
@@ -86,13 +67,21 @@ void gemm_avx2(int64_t rows, int64_t n, int64_t k, const float* a, int64_t lda, 
                int64_t ldb, float* c, int64_t ldc, const float* c_scale) {
   int64_t r = 0;
   for (; r + kMr <= rows; r += kMr)
-    gemm_rows<kMr>(n, k, a + r * lda, lda, b, ldb, c + r * ldc, ldc, c_scale ? c_scale + r : nullptr);
+    gemm_rows<kMr>(n, k, a + r * lda, lda, b, ldb, c + r * ldc, ldc,
+                   c_scale ? c_scale + r : nullptr);
   const float* cs = c_scale ? c_scale + r : nullptr;
   switch (rows - r) {
-    case 1: gemm_rows<1>(n, k, a + r * lda, lda, b, ldb, c + r * ldc, ldc, cs); break;
-    case 2: gemm_rows<2>(n, k, a + r * lda, lda, b, ldb, c + r * ldc, ldc, cs); break;
-    case 3: gemm_rows<3>(n, k, a + r * lda, lda, b, ldb, c + r * ldc, ldc, cs); break;
-    default: break;
+    case 1:
+      gemm_rows<1>(n, k, a + r * lda, lda, b, ldb, c + r * ldc, ldc, cs);
+      break;
+    case 2:
+      gemm_rows<2>(n, k, a + r * lda, lda, b, ldb, c + r * ldc, ldc, cs);
+      break;
+    case 3:
+      gemm_rows<3>(n, k, a + r * lda, lda, b, ldb, c + r * ldc, ldc, cs);
+      break;
+    default:
+      break;
   }
 }
 
@@ -100,12 +89,13 @@ float softmax_row_avx2(float* s, int64_t n, int64_t valid, float scale, float* m
   const __m256 neg_inf = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
   __m256 vmax = neg_inf;
   for (int64_t j = 0; j < valid; j += 8)
-    vmax = _mm256_max_ps(vmax, _mm256_blendv_ps(neg_inf, _mm256_loadu_ps(s + j), valid_mask(j, valid)));
+    vmax = _mm256_max_ps(vmax,
+                         _mm256_blendv_ps(neg_inf, _mm256_loadu_ps(s + j), valid_mask(j, valid)));
   const float m_old = *m, m_new = std::fmax(m_old, hmax(vmax) * scale);
   const __m256 vscale = _mm256_set1_ps(scale), vm = _mm256_set1_ps(m_new);
   __m256 vsum = _mm256_setzero_ps();
   for (int64_t j = 0; j < n; j += 8) {
-    __m256 e = exp256(_mm256_fmsub_ps(_mm256_loadu_ps(s + j), vscale, vm));
+    __m256 e = vmath::avx2::exp(_mm256_fmsub_ps(_mm256_loadu_ps(s + j), vscale, vm));
     e = _mm256_and_ps(e, valid_mask(j, valid));
     vsum = _mm256_add_ps(vsum, e);
     _mm256_storeu_ps(s + j, e);

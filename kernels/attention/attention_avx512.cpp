@@ -2,6 +2,7 @@
 #include <limits>
 
 #include "kernels/attention/attention.hpp"
+#include "kernels/math/vec_math_avx512.hpp"
 #include "kernels/simd_x86.hpp"
 
 namespace tern::attention::detail {
@@ -9,24 +10,6 @@ namespace tern::attention::detail {
 namespace {
 
 constexpr int kMr = 8;  // rows per register tile: 8 x 32 columns = 16 accumulators
-
-// exp(x): x = n·ln2 + r, |r| <= ln2/2, degree-5 polynomial (Cephes coefficients), then
-// scalef by 2^n. Inputs clamped to [-87.3, 88.3].
-inline __m512 exp512(__m512 x) {
-  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-  __m512 y = _mm512_set1_ps(1.9875691500e-4f);
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.3981999507e-3f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(8.3334519073e-3f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(4.1665795894e-2f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.6666665459e-1f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(5.0000001201e-1f));
-  y = _mm512_fmadd_ps(y, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.f)));
-  return _mm512_scalef_ps(y, n);
-}
 
 // SIMDe 0.7.4 lacks _mm512_reduce_*: fold to 256 bits first.
 inline __m256 upper256(__m512 v) {
@@ -97,8 +80,8 @@ void gemm_tail(int64_t rows, int64_t n, int64_t k, const float* a, int64_t lda, 
   }
 }
 
-void gemm_avx512(int64_t rows, int64_t n, int64_t k, const float* a, int64_t lda,
-                 const float* b, int64_t ldb, float* c, int64_t ldc, const float* c_scale) {
+void gemm_avx512(int64_t rows, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
+                 int64_t ldb, float* c, int64_t ldc, const float* c_scale) {
   int64_t r = 0;
   for (; r + kMr <= rows; r += kMr)
     gemm_rows<kMr>(n, k, a + r * lda, lda, b, ldb, c + r * ldc, ldc,
@@ -118,7 +101,8 @@ float softmax_row_avx512(float* s, int64_t n, int64_t valid, float scale, float*
   __m512 vsum = _mm512_setzero_ps();
   for (int64_t j = 0; j < n; j += 16) {
     const __m512 e = _mm512_maskz_mov_ps(
-        valid_mask(j, valid), exp512(_mm512_fmsub_ps(_mm512_loadu_ps(s + j), vscale, vm)));
+        valid_mask(j, valid),
+        vmath::avx512::exp(_mm512_fmsub_ps(_mm512_loadu_ps(s + j), vscale, vm)));
     vsum = _mm512_add_ps(vsum, e);
     _mm512_storeu_ps(s + j, e);
   }

@@ -30,7 +30,8 @@ static float softmax_row_scalar(float* s, int64_t n, int64_t valid, float scale,
   float sum = 0.f;
   for (int64_t j = 0; j < valid; ++j) sum += (s[j] = std::exp(s[j] * scale - m_new));
   for (int64_t j = valid; j < n; ++j) s[j] = 0.f;
-  const float corr = m_old == -std::numeric_limits<float>::infinity() ? 0.f : std::exp(m_old - m_new);
+  const float corr =
+      m_old == -std::numeric_limits<float>::infinity() ? 0.f : std::exp(m_old - m_new);
   *l = *l * corr + sum;
   *m = m_new;
   return corr;

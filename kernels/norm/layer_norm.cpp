@@ -7,9 +7,12 @@ namespace tern::norm {
 
 static detail::LayerNormRowsFn rows_fn(Isa isa) {
   switch (isa) {
-    case Isa::scalar: return detail::layer_norm_rows_scalar;
-    case Isa::avx2: return detail::layer_norm_rows_avx2;
-    case Isa::avx512: return detail::layer_norm_rows_avx512;
+    case Isa::scalar:
+      return detail::layer_norm_rows_scalar;
+    case Isa::avx2:
+      return detail::layer_norm_rows_avx2;
+    case Isa::avx512:
+      return detail::layer_norm_rows_avx512;
   }
   return detail::layer_norm_rows_scalar;
 }
@@ -31,8 +34,7 @@ void layer_norm(Isa isa, Parallel* par, int64_t rows, int64_t dim, const float* 
 }
 
 void layer_norm_reference(int64_t rows, int64_t dim, const float* x, int64_t ldx,
-                          const float* gamma, const float* beta, float eps, float* y,
-                          int64_t ldy) {
+                          const float* gamma, const float* beta, float eps, float* y, int64_t ldy) {
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * ldx;
     double mean = 0;

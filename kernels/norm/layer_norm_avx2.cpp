@@ -14,8 +14,7 @@ static inline float hsum(__m256 v) {
 }
 
 void layer_norm_rows_avx2(int64_t rows, int64_t dim, const float* x, int64_t ldx,
-                          const float* gamma, const float* beta, float eps, float* y,
-                          int64_t ldy) {
+                          const float* gamma, const float* beta, float eps, float* y, int64_t ldy) {
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * ldx;
     float* yr = y + r * ldy;
