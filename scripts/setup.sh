@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what Tern needs (Debian 12 packages, only those missing) and builds it into build/.
-# Idempotent and quiet when there is nothing to do. Usage: bash scripts/setup.sh
+# Idempotent and quiet when there is nothing to do. Usage: bash scripts/setup.sh [TARGET ...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,9 +18,18 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# Targets to build: the arguments (e.g. tern_cli), or everything.
 BUILD_DIR=${TERN_BUILD_DIR:-build}
 if [ ! -f "$BUILD_DIR/build.ninja" ]; then
+  echo "setup: configuring and building in $BUILD_DIR (a few minutes the first time)" >&2
   cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 fi
-cmake --build "$BUILD_DIR" -- --quiet 2>&1 | grep -v '^ninja: no work to do' || true
+targets=()
+for t in "$@"; do targets+=(--target "$t"); done
+if ! log=$(cmake --build "$BUILD_DIR" "${targets[@]}" -- --quiet 2>&1); then
+  printf '%s\n' "$log" >&2
+  echo "setup: build failed" >&2
+  exit 1
+fi
+[ -z "$log" ] || printf '%s\n' "$log" | grep -v '^ninja: no work to do' >&2 || true
 test -x "$BUILD_DIR/tern"
