@@ -19,10 +19,12 @@ class Parallel {
   virtual void run(int64_t n, TaskFn fn, void* ctx) = 0;
 };
 
-// parallel_for(par, n, [&](int64_t i) { ... }) — serial when par is null or n <= 1.
+// parallel_for(par, n, [&](int64_t i) { ... }) — on the calling thread when par is null.
+// With a Parallel, even one task goes through run(), so the floating-point mode the Parallel sets
+// (the engine's pool flushes denormals) is the same whatever the thread count.
 template <typename F>
 void parallel_for(Parallel* par, int64_t n, F&& f) {
-  if (par == nullptr || n <= 1 || par->num_threads() <= 1) {
+  if (par == nullptr) {
     for (int64_t i = 0; i < n; ++i) f(i);
     return;
   }
