@@ -201,6 +201,7 @@ std::unique_ptr<Model> Model::load(const std::string& path, const Options& optio
     impl->tokenizer = std::make_unique<WordPieceTokenizer>(
         f.metadata("vocab"), TokenizerConfig::from_json(f.metadata("tokenizer")));
   }
+  f.release_resident_pages();  // the models hold packed copies of what they use
   impl->pool = std::make_unique<ThreadPool>(options.threads);
   return std::unique_ptr<Model>(new Model(std::move(impl)));
 }

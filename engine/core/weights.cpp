@@ -269,6 +269,11 @@ const TensorInfo& WeightFile::info(const std::string& name) const {
   return tensors_[it->second];
 }
 
+void WeightFile::release_resident_pages() const {
+  if (mapping_ && file_size_ > 0)
+    ::madvise(const_cast<std::byte*>(mapping_.get()), file_size_, MADV_DONTNEED);
+}
+
 Tensor WeightFile::get(const std::string& name, const std::vector<int64_t>& expected_shape) const {
   const TensorInfo& t = info(name);
   if (t.shape != expected_shape)

@@ -44,6 +44,11 @@ class WeightFile {
   // otherwise a converted / realigned copy. The view keeps the mapping alive.
   Tensor get(const std::string& name, const std::vector<int64_t>& expected_shape) const;
 
+  // Hint, after a model has copied and packed what it needs: the mapped pages are dropped from
+  // this process's resident set (they stay in the page cache). Views stay valid; touching one
+  // reads its pages back. A loaded model then holds roughly one copy of its weights, not two.
+  void release_resident_pages() const;
+
  private:
   WeightFile() = default;
   std::string path_;
