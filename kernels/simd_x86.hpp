@@ -10,3 +10,10 @@
 #else
 #include <immintrin.h>
 #endif
+
+#if defined(__GNUC__) && !defined(__clang__)
+// GCC 12 flags the _mm256_undefined_pd() placeholders inside its own avx512fintrin.h (reached
+// through the 256-bit extracts) as maybe-uninitialized once inlined into kernels; they are
+// intentionally undefined lanes that the instruction overwrites.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
