@@ -1,13 +1,14 @@
+#include "engine/cli/bench_kernel.hpp"
 #include "engine/cli/bench_model.hpp"
 #include "engine/cli/commands.hpp"
-#include "engine/core/error.hpp"
 
 namespace tern::cli {
 
+// tern bench --kernel NAME ... (bench_kernel.cpp) | tern bench MODEL.tern ... (bench_model.cpp)
 int cmd_bench(const Args& args) {
   for (const auto& a : args)
-    if (a == "--kernel") fail("bench: --kernel is not implemented yet");
-  return bench_model(args);  // tern bench MODEL.tern ...
+    if (a == "--kernel") return bench_kernel(args);
+  return bench_model(args);
 }
 
 }  // namespace tern::cli

@@ -66,12 +66,6 @@ void ukernel_avx2(int64_t kc, const float* a, const float* b, float* c, int64_t 
       acc1[r] = _mm256_add_ps(acc1[r], bias1);
     }
   }
-  if (act != Activation::none) {
-    for (int r = 0; r < R; ++r) {
-      acc0[r] = activate(acc0[r], act);
-      acc1[r] = activate(acc1[r], act);
-    }
-  }
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r) {
     if (full) {
@@ -80,6 +74,20 @@ void ukernel_avx2(int64_t kc, const float* a, const float* b, float* c, int64_t 
     } else {
       _mm256_maskstore_ps(c + r * ldc, m0, acc0[r]);
       _mm256_maskstore_ps(c + r * ldc + 8, m1, acc1[r]);
+    }
+  }
+  // Activation as a second pass over the tile just stored (in L1): keeps the accumulator arrays
+  // out of any loop the compiler does not unroll, so they stay in registers.
+  if (act != Activation::none) {
+    for (int r = 0; r < R; ++r) {
+      float* row = c + r * ldc;
+      if (full) {
+        _mm256_storeu_ps(row, activate(_mm256_loadu_ps(row), act));
+        _mm256_storeu_ps(row + 8, activate(_mm256_loadu_ps(row + 8), act));
+      } else {
+        _mm256_maskstore_ps(row, m0, activate(_mm256_maskload_ps(row, m0), act));
+        _mm256_maskstore_ps(row + 8, m1, activate(_mm256_maskload_ps(row + 8, m1), act));
+      }
     }
   }
 }

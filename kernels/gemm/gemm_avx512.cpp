@@ -94,12 +94,6 @@ void ukernel_avx512(int64_t kc, const float* a, const float* b, float* c, int64_
       acc1[r] = _mm512_add_ps(acc1[r], bias1);
     }
   }
-  if (act != Activation::none) {
-    for (int r = 0; r < R; ++r) {
-      acc0[r] = activate(acc0[r], act);
-      acc1[r] = activate(acc1[r], act);
-    }
-  }
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r) {
     if (full) {
@@ -108,6 +102,20 @@ void ukernel_avx512(int64_t kc, const float* a, const float* b, float* c, int64_
     } else {
       store_tail(c + r * ldc, nr, acc0[r]);
       if (n1 > 0) store_tail(c + r * ldc + 16, n1, acc1[r]);
+    }
+  }
+  // Activation as a second pass over the tile just stored (in L1): keeps the accumulator arrays
+  // out of any loop the compiler does not unroll, so they stay in registers.
+  if (act != Activation::none) {
+    for (int r = 0; r < R; ++r) {
+      float* row = c + r * ldc;
+      if (full) {
+        _mm512_storeu_ps(row, activate(_mm512_loadu_ps(row), act));
+        _mm512_storeu_ps(row + 16, activate(_mm512_loadu_ps(row + 16), act));
+      } else {
+        store_tail(row, nr, activate(load_tail(row, nr), act));
+        if (n1 > 0) store_tail(row + 16, n1, activate(load_tail(row + 16, n1), act));
+      }
     }
   }
 }

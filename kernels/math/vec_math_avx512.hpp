@@ -20,8 +20,12 @@ static inline __m512 exp(__m512 x) {
                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(kLn2Hi), x);
   r = _mm512_fnmadd_ps(n, _mm512_set1_ps(kLn2Lo), r);
-  // scalef: p · 2^n with overflow to inf and gradual underflow handled by the instruction.
-  return _mm512_scalef_ps(horner(r, kExpTaylor), n);
+  // p · 2^n as two scalef steps of n/2 each: no intermediate 2^128 or subnormal, on hardware or in
+  // emulation; the final step rounds overflow to inf and underflow towards 0.
+  const __m512 shifter = _mm512_set1_ps(12582912.f);  // 1.5·2^23: rounds to an integer
+  const __m512 n1 = _mm512_sub_ps(_mm512_fmadd_ps(n, _mm512_set1_ps(0.5f), shifter), shifter);
+  const __m512 n2 = _mm512_sub_ps(n, n1);
+  return _mm512_scalef_ps(_mm512_scalef_ps(horner(r, kExpTaylor), n1), n2);
 }
 
 static inline __m512 abs(__m512 x) {

@@ -1,0 +1,180 @@
+#include "engine/cli/bench_kernel.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "engine/core/cpu.hpp"
+#include "engine/core/error.hpp"
+#include "engine/core/thread_pool.hpp"
+#include "kernels/gemm/gemm.hpp"
+#include "kernels/peak/peak.hpp"
+
+namespace tern::cli {
+namespace {
+
+const char kHelp[] =
+    "usage: tern bench --kernel gemm|gemm_unpacked [--shape MxNxK ...] [--threads N] [--iters N]\n"
+    "                  [--json]\n"
+    "Times C[M,N] = A[M,K]·B[K,N] with the active ISA (TERN_ISA caps it) against this machine's\n"
+    "FMA peak (measured in the same run) and Eigen's GEMM. gemm: B packed once beforehand;\n"
+    "gemm_unpacked: B packed inside every call. Default shapes: squares 256..2048 and model shapes.\n"
+    "  --threads N   threads for Tern (default 1; Eigen runs on one)\n"
+    "  --iters N     timed runs per shape (default: enough for about 0.5 s)\n"
+    "  --json        one JSON object per shape\n";
+
+struct Shape {
+  int64_t M, N, K;
+};
+
+Shape parse_shape(const std::string& s) {
+  Shape sh{};
+  char x1 = 0, x2 = 0;
+  long long m = 0, n = 0, k = 0;
+  int used = 0;
+  if (std::sscanf(s.c_str(), "%lld%c%lld%c%lld%n", &m, &x1, &n, &x2, &k, &used) != 5 ||
+      used != int(s.size()) || x1 != 'x' || x2 != 'x' || m <= 0 || n <= 0 || k <= 0 ||
+      m > 65536 || n > 65536 || k > 65536)
+    fail("bench: --shape '", s, "': expected MxNxK with positive sizes up to 65536");
+  sh.M = m, sh.N = n, sh.K = k;
+  return sh;
+}
+
+int parse_int(const std::string& flag, const std::string& v, int lo, int hi) {
+  try {
+    size_t used = 0;
+    const long x = std::stol(v, &used);
+    if (used == v.size() && x >= lo && x <= hi) return int(x);
+  } catch (const std::exception&) {
+  }
+  fail("bench: ", flag, " '", v, "': expected an integer in [", lo, ", ", hi, "]");
+}
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Median seconds of fn over iters runs (iters = 0: as many as fit in about 0.5 s, at least 3).
+template <typename F>
+double median_seconds(F&& fn, int& iters) {
+  fn();  // warm-up: caches, page faults, thread wake-up
+  if (iters == 0) {
+    const double t0 = now_s();
+    fn();
+    const double once = std::max(now_s() - t0, 1e-7);
+    iters = int(std::clamp(0.5 / once, 3.0, 1000.0));
+  }
+  std::vector<double> t(iters);
+  for (auto& x : t) {
+    const double t0 = now_s();
+    fn();
+    x = now_s() - t0;
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+}  // namespace
+
+int bench_kernel(const Args& args) {
+  std::string kernel;
+  std::vector<Shape> shapes;
+  int threads = 1, iters_opt = 0;
+  bool json = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&]() -> const std::string& {
+      if (i + 1 >= args.size()) fail("bench: ", a, " needs a value");
+      return args[++i];
+    };
+    if (a == "-h" || a == "--help") {
+      std::fputs(kHelp, stdout);
+      return 0;
+    } else if (a == "--kernel") {
+      kernel = value();
+    } else if (a == "--shape") {
+      shapes.push_back(parse_shape(value()));
+    } else if (a == "--threads") {
+      threads = parse_int(a, value(), 1, 1024);
+    } else if (a == "--iters") {
+      iters_opt = parse_int(a, value(), 1, 1000000);
+    } else if (a == "--json") {
+      json = true;
+    } else {
+      fail("bench: unknown option '", a, "' for --kernel mode (see tern bench --kernel gemm --help)");
+    }
+  }
+  if (kernel != "gemm" && kernel != "gemm_unpacked")
+    fail("bench: --kernel '", kernel, "': known kernels are gemm, gemm_unpacked");
+  if (shapes.empty())
+    shapes = {{256, 256, 256},    {512, 512, 512},   {1024, 1024, 1024}, {2048, 2048, 2048},
+              {128, 3072, 768},   {128, 768, 3072},  {128, 768, 768},    {197, 2304, 768},
+              {197, 3072, 768},   {3136, 256, 64},   {784, 128, 1152},   {49, 2048, 512}};
+
+  const Isa isa = active_isa();
+  ThreadPool pool(threads);
+  const double peak = measure_fma_peak_gflops(isa, threads);
+  const bool have_eigen = isa_supported(Isa::avx2);
+  if (!json)
+    std::printf("kernel %s, isa %s, threads %d, FMA peak %.1f GFLOP/s; Eigen: 1 thread, avx2\n"
+                "%-18s %9s %9s %7s %9s %8s\n",
+                kernel.c_str(), isa_name(isa), threads, peak, "M x N x K", "ms", "GFLOP/s", "peak",
+                "Eigen", "vs Eigen");
+  for (const Shape& s : shapes) {
+    std::mt19937 rng(1);
+    std::uniform_real_distribution<float> dist(-1.f, 1.f);
+    std::vector<float> A(s.M * s.K), B(s.K * s.N), C(s.M * s.N);
+    for (auto& x : A) x = dist(rng);
+    for (auto& x : B) x = dist(rng);
+    int iters = iters_opt;
+    double sec = 0;
+    if (kernel == "gemm") {
+      const gemm::PackedB pb = gemm::PackedB::pack(isa, B.data(), s.K, s.N, s.N, false);
+      sec = median_seconds([&] { gemm::gemm(&pool, s.M, A.data(), s.K, pb, C.data(), s.N); },
+                           iters);
+    } else {
+      sec = median_seconds(
+          [&] {
+            gemm::gemm_unpacked(isa, &pool, s.M, s.N, s.K, A.data(), s.K, B.data(), s.N, false,
+                                C.data(), s.N);
+          },
+          iters);
+    }
+    const double flop = 2.0 * s.M * s.N * s.K;
+    const double gflops = flop / sec * 1e-9;
+    double eigen = 0;
+    if (have_eigen) eigen = flop / eigen_gemm_median_seconds(s.M, s.N, s.K, iters) * 1e-9;
+    if (json) {
+      nlohmann::json j;
+      j["kernel"] = kernel;
+      j["isa"] = isa_name(isa);
+      j["threads"] = threads;
+      j["M"] = s.M;
+      j["N"] = s.N;
+      j["K"] = s.K;
+      j["iters"] = iters;
+      j["median_ms"] = sec * 1e3;
+      j["gflops"] = gflops;
+      j["peak_gflops"] = peak;
+      j["fraction_of_peak"] = gflops / peak;
+      j["eigen_gflops"] = have_eigen ? nlohmann::json(eigen) : nlohmann::json(nullptr);
+      j["eigen_threads"] = 1;
+      j["speedup_vs_eigen"] = have_eigen ? nlohmann::json(gflops / eigen) : nlohmann::json(nullptr);
+      std::printf("%s\n", j.dump().c_str());
+    } else {
+      char name[64];
+      std::snprintf(name, sizeof name, "%lldx%lldx%lld", (long long)s.M, (long long)s.N,
+                    (long long)s.K);
+      std::printf("%-18s %9.3f %9.1f %6.1f%% %9.1f %7.2fx\n", name, sec * 1e3, gflops,
+                  100 * gflops / peak, eigen, have_eigen ? gflops / eigen : 0.0);
+    }
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
+}  // namespace tern::cli

@@ -1,0 +1,64 @@
+#include "kernels/peak/peak.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+namespace tern {
+namespace {
+
+int64_t run_loop(Isa isa, int64_t iters, float* sink) {
+  switch (isa) {
+    case Isa::avx512: return fma_loop_avx512(iters, sink);
+    case Isa::avx2: return fma_loop_avx2(iters, sink);
+    case Isa::scalar: break;
+  }
+  return fma_loop_scalar(iters, sink);
+}
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+double measure_fma_peak_gflops(Isa isa, int threads, double seconds) {
+  threads = std::max(threads, 1);
+  float sink = 0;
+  // Calibrate on one thread: iterations that take about seconds / 5.
+  int64_t iters = 1 << 16;
+  for (;;) {
+    const double t0 = now_s();
+    run_loop(isa, iters, &sink);
+    if (now_s() - t0 >= seconds / 5 || iters > (int64_t{1} << 40)) break;
+    iters *= 2;
+  }
+  double best = 0;
+  for (int rep = 0; rep < 3; ++rep) {
+    std::vector<float> sinks(threads);
+    std::atomic<int> ready{0};
+    std::atomic<bool> go{false};
+    std::vector<std::thread> pool;
+    std::vector<int64_t> flops(threads);
+    for (int t = 1; t < threads; ++t)
+      pool.emplace_back([&, t] {
+        ready.fetch_add(1);
+        while (!go.load()) std::this_thread::yield();
+        flops[t] = run_loop(isa, iters, &sinks[t]);
+      });
+    while (ready.load() < threads - 1) std::this_thread::yield();
+    const double t0 = now_s();
+    go.store(true);
+    flops[0] = run_loop(isa, iters, &sinks[0]);
+    for (auto& th : pool) th.join();
+    const double dt = now_s() - t0;
+    double total = 0;
+    for (int64_t f : flops) total += double(f);
+    best = std::max(best, total / dt * 1e-9);
+  }
+  return best;
+}
+
+}  // namespace tern
