@@ -109,7 +109,7 @@ struct Plan {
 // Shape-only tiling: up to kTargetTasks tiles so a few threads can balance, but no tile below
 // kMinTaskFlops (threading a tiny GEMM costs more than it saves).
 Plan make_plan(const GemmConfig& cfg, int64_t M, int64_t N, int64_t K) {
-  constexpr int64_t kTargetTasks = 16;
+  constexpr int64_t kTargetTasks = 8;
   constexpr double kMinTaskFlops = 4e6;
   Plan p;
   p.nkb = std::max<int64_t>(1, ceil_div(K, cfg.kc));
@@ -120,7 +120,7 @@ Plan make_plan(const GemmConfig& cfg, int64_t M, int64_t N, int64_t K) {
   auto flops = [&](int64_t mt, int64_t nt) {
     return 2.0 * std::min(mt, M) * std::min(nt, N) * std::max<int64_t>(K, 1);
   };
-  while (tasks() < kTargetTasks && p.nt >= 8 * cfg.nr &&
+  while (tasks() < kTargetTasks && p.nt >= 32 * cfg.nr &&
          flops(p.mt, p.nt / 2) >= kMinTaskFlops)
     p.nt = round_up(p.nt / 2, cfg.nr);
   while (tasks() < kTargetTasks && p.mt >= 4 * cfg.mr &&
