@@ -2,19 +2,23 @@
 
 namespace tern {
 
-// 12 independent scalar multiply-add chains (the portable build has no FMA instruction; the
-// compiler may still pack them into SSE registers, which is what scalar kernels get too).
+// 12 independent chains of 4-wide multiply-adds: the portable build has no FMA instruction but
+// the compiler packs these into the baseline SSE registers, as it does for the scalar GEMM
+// microkernels, so this is the peak the scalar level can reach.
 int64_t fma_loop_scalar(int64_t iters, float* sink) {
-  constexpr int kAcc = 12;
-  float acc[kAcc];
-  for (int i = 0; i < kAcc; ++i) acc[i] = 0.001f * float(i);
+  constexpr int kAcc = 12, kLanes = 4;
+  float acc[kAcc][kLanes];
+  for (int i = 0; i < kAcc; ++i)
+    for (int j = 0; j < kLanes; ++j) acc[i][j] = 0.001f * float(i + j);
   const float m = 0.999999f, a = 1e-6f;
   for (int64_t it = 0; it < iters; ++it)
-    for (int i = 0; i < kAcc; ++i) acc[i] = acc[i] * m + a;
+    for (int i = 0; i < kAcc; ++i)
+      for (int j = 0; j < kLanes; ++j) acc[i][j] = acc[i][j] * m + a;
   float s = 0;
-  for (int i = 0; i < kAcc; ++i) s += acc[i];
+  for (int i = 0; i < kAcc; ++i)
+    for (int j = 0; j < kLanes; ++j) s += acc[i][j];
   *sink = s;
-  return iters * kAcc * 2;
+  return iters * kAcc * kLanes * 2;
 }
 
 }  // namespace tern
