@@ -36,12 +36,16 @@ tern_status guarded(F&& f) {
 tern::EmbedOptions to_cpp(const tern_embed_options* o) {
   tern::EmbedOptions opts;
   if (o == nullptr) return opts;
-  switch (o->pooling) {
+  // Read as an int: a C caller may pass any value, and loading an out-of-range enum is UB.
+  static_assert(sizeof(tern_pooling) == sizeof(int));
+  int pooling = 0;
+  std::memcpy(&pooling, &o->pooling, sizeof pooling);
+  switch (pooling) {
     case TERN_POOLING_DEFAULT: opts.pooling = tern::Pooling::model_default; break;
     case TERN_POOLING_NONE: opts.pooling = tern::Pooling::none; break;
     case TERN_POOLING_CLS: opts.pooling = tern::Pooling::cls; break;
     case TERN_POOLING_MEAN: opts.pooling = tern::Pooling::mean; break;
-    default: throw tern::Error("invalid pooling value " + std::to_string(int(o->pooling)));
+    default: throw tern::Error("invalid pooling value " + std::to_string(pooling));
   }
   opts.normalize = o->normalize != 0;
   opts.truncate = o->truncate != 0;
