@@ -7,6 +7,12 @@
 // packed for; gemm() runs that ISA's microkernel. B can be given as [K,N] row-major (ldb >= N) or,
 // as PyTorch stores Linear weights, as [N,K] row-major (b_is_nk = true, ldb >= K).
 // Epilogue order: bias, then residual, then activation, in one pass over C.
+// (Rounding: the residual seeds the accumulator and bias is added after the K sum, which is what
+// lets the residual alias C across K blocks; the result differs from the reference's order only in
+// the last bits.) Bounds: the kernels read exactly A[M, K] (lda), B[K or N rows] (ldb), bias[N] and
+// residual[M, N] (ldr), and write exactly C[M, N] (ldc): column tails use masked loads and stores,
+// so nothing past the last row or between rows (ld > width) is touched. Layouts and blocking:
+// kernels/gemm/gemm_config.hpp.
 // Threading: tiles of C are tasks on the Parallel; each tile accumulates over K in the same order
 // whatever the thread count, so results are bit-identical for any number of threads.
 #include <cstdint>
