@@ -311,3 +311,28 @@ TEST_CASE("gemm: PackedB rejects bad arguments and records its ISA") {
     CHECK(!p.empty());
   }
 }
+
+TEST_CASE("gemm: relu keeps NaN (as torch.relu), so a NaN weight cannot hide in a finite result") {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const int64_t M = 7, N = 19, K = 5;
+  auto a = test::random_floats(M * K, 11);
+  auto b = test::random_floats(K * N, 12);
+  b[2 * N + 3] = nan;  // column 3 of every row becomes NaN
+  for (Isa isa : test::supported_isas()) {
+    CAPTURE(isa_name(isa));
+    const PackedB pb = PackedB::pack(isa, b.data(), K, N, N, false);
+    std::vector<float> c(M * N);
+    Epilogue ep;
+    ep.act = Activation::relu;
+    gemm::gemm(nullptr, M, a.data(), K, pb, c.data(), N, ep);
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t n = 0; n < N; ++n) {
+        CAPTURE(m);
+        CAPTURE(n);
+        if (n == 3)
+          CHECK(std::isnan(c[m * N + n]));
+        else
+          CHECK(c[m * N + n] >= 0.f);
+      }
+  }
+}

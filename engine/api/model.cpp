@@ -99,6 +99,7 @@ std::vector<std::string> default_names(size_t n, const char* what) {
 
 std::vector<Embedding> Model::Impl::run_images(const Tensor& x, const EmbedOptions& opts,
                                                const std::vector<std::string>& names) const {
+  DenormalsFlushScope ftz;  // the same floating-point mode as the pool's workers
   const int64_t n = x.dim(0);
   std::vector<Embedding> out;
   out.reserve(n);
@@ -144,6 +145,7 @@ std::vector<Embedding> Model::Impl::run_images(const Tensor& x, const EmbedOptio
 std::vector<Embedding> Model::Impl::run_tokens(const std::vector<std::vector<int32_t>>& ids,
                                                const EmbedOptions& opts,
                                                const std::vector<std::string>& names) const {
+  DenormalsFlushScope ftz;
   if (opts.logits) fail("--logits applies to image models only");
   const int64_t n = static_cast<int64_t>(ids.size());
   int64_t T = 1;

@@ -116,7 +116,7 @@ void conv2d_reference_nchw(const ConvParams& p, int64_t N, int64_t H, int64_t W,
           float v = static_cast<float>(acc);
           if (bias) v += bias[o];
           if (residual) v += residual[at];
-          y[at] = relu && !(v > 0.f) ? 0.f : v;
+          y[at] = relu && v < 0.f ? 0.f : v;
         }
 }
 

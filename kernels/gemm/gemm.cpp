@@ -232,7 +232,7 @@ namespace {
 float apply_reference(float x, Activation act) {
   switch (act) {
     case Activation::none: return x;
-    case Activation::relu: return x > 0.f ? x : 0.f;
+    case Activation::relu: return x < 0.f ? 0.f : x;  // NaN stays NaN, as torch.relu
     case Activation::gelu:
       return static_cast<float>(0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))));
   }

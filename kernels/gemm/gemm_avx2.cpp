@@ -18,7 +18,7 @@ inline __m256i lane_mask(int64_t n) {
 inline __m256 activate(__m256 v, Activation act) {
   switch (act) {
     case Activation::none: return v;
-    case Activation::relu: return _mm256_max_ps(v, _mm256_setzero_ps());
+    case Activation::relu: return _mm256_max_ps(_mm256_setzero_ps(), v);  // maxps returns v if NaN
     case Activation::gelu: return vmath::avx2::gelu(v);
   }
   return v;

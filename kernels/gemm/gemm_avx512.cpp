@@ -45,7 +45,7 @@ inline void store_tail(float* p, int64_t n, __m512 v) {
 inline __m512 activate(__m512 v, Activation act) {
   switch (act) {
     case Activation::none: return v;
-    case Activation::relu: return _mm512_max_ps(v, _mm512_setzero_ps());
+    case Activation::relu: return _mm512_max_ps(_mm512_setzero_ps(), v);  // maxps returns v if NaN
     case Activation::gelu: return vmath::avx512::gelu(v);
   }
   return v;

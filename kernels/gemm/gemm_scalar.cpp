@@ -13,7 +13,7 @@ constexpr int kMr = 4, kNr = 8;
 inline float activate(float v, Activation act) {
   switch (act) {
     case Activation::none: return v;
-    case Activation::relu: return v > 0.f ? v : 0.f;
+    case Activation::relu: return v < 0.f ? 0.f : v;  // NaN stays NaN, as torch.relu
     case Activation::gelu: return 0.5f * v * (1.f + std::erf(v * 0.70710678118654752f));
   }
   return v;
