@@ -36,8 +36,8 @@ run_asan() {
   configure "$dir" address,undefined
   # Not tern_tests_avx512emu: the AVX-512 kernels run under ASan natively in tern_tests on an
   # AVX-512 machine; emulated through SIMDe they would double the build for little more coverage.
-  local targets=(tern_tests tern_cli)
-  if grep -q '^build tern_run_model' "$dir/build.ninja"; then targets+=(tern_run_model); fi
+  # The C++ tests, and what the Python CLI tests run: tern and the test tools.
+  local targets=(tern_tests tern_cli tern_run_model tern_image_dump)
   cmake --build "$dir" -j "$JOBS" --target "${targets[@]}" -- --quiet
   # allocator_may_return_null: an absurd allocation must surface as tern::Error / bad_alloc (N8),
   # as it would without ASan, instead of ASan's own abort.
