@@ -66,6 +66,7 @@ std::string read_file(const fs::path& p) {
 std::string small_config_args(const std::string& arch) {
   if (arch == "resnet50") return "--layers 1,1,1,1";
   if (arch == "distilbert") return "--layers 2 --dim 64 --heads 4 --hidden-dim 128";
+  if (arch == "vit_b_16") return "--layers 1 --hidden-dim 64 --heads 4 --mlp-dim 128 --patch-size 32";
   return "";
 }
 

@@ -36,6 +36,8 @@ ARCHS = ("resnet50", "vit_b_16", "distilbert")
 SMALL_ARGS: dict[str, list[str]] = {
     "resnet50": ["--layers", "1,1,1,1"],
     "distilbert": ["--layers", "2", "--dim", "64", "--heads", "4", "--hidden-dim", "128"],
+    "vit_b_16": ["--layers", "1", "--hidden-dim", "64", "--heads", "4", "--mlp-dim", "128",
+                 "--patch-size", "32"],
 }
 
 _TMP = tempfile.TemporaryDirectory(prefix="tern-robustness-")
