@@ -12,8 +12,9 @@
 #endif
 
 #if defined(__GNUC__) && !defined(__clang__)
-// GCC 12 flags the _mm256_undefined_pd() placeholders inside its own avx512fintrin.h (reached
-// through the 256-bit extracts) as maybe-uninitialized once inlined into kernels; they are
+// GCC 12 flags the _mm512_undefined_ps() / _mm256_undefined_pd() placeholders inside its own
+// AVX-512 headers as (maybe-)uninitialized once inlined into kernels (GCC PR105593); they are
 // intentionally undefined lanes that the instruction overwrites.
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif

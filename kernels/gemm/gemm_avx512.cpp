@@ -3,9 +3,6 @@
 // registers; per k, 2 loads of B and 12 broadcasts feed 24 FMAs, enough independent chains to
 // cover the FMA latency on two 512-bit pipes (Zen 5, Sapphire Rapids). The kc × 32 B slice
 // (32 KiB at kc = 256) stays in a 48 KiB L1 while the A block streams from L2.
-// GCC 12 reports its own _mm512_undefined_ps() in the intrinsic headers as uninitialised (GCC PR105593).
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 #include "kernels/gemm/gemm_config.hpp"
 #include "kernels/math/vec_math_avx512.hpp"

@@ -1,7 +1,3 @@
-// GCC 12 reports its own _mm512_undefined_ps() in the intrinsic headers as uninitialised (GCC PR105593).
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-
 #include "kernels/peak/peak.hpp"
 #include "kernels/simd_x86.hpp"
 
