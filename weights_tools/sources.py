@@ -31,6 +31,20 @@ class Source:
     tokenizer_config: dict | None = None
 
 
+def take_tensor(state: dict, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """state[name] as a C-contiguous float32 array of exactly `shape`; ExportError naming the
+    tensor when it is missing, misshaped or holds non-finite values."""
+    if name not in state:
+        raise ExportError(f"tensor {name} is missing from the checkpoint")
+    t = state[name]
+    if tuple(t.shape) != tuple(shape):
+        raise ExportError(f"tensor {name} has shape {list(t.shape)}, expected {list(shape)}")
+    a = t.detach().float().cpu().numpy().astype(np.float32)
+    if not np.isfinite(a).all():
+        raise ExportError(f"tensor {name} holds non-finite values")
+    return np.ascontiguousarray(a)
+
+
 def sha256_file(path: str) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

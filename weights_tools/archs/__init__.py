@@ -29,7 +29,7 @@ Interface of an architecture module (weights_tools/archs/<module>.py):
         The frame (export.py) adds format, format_version, architecture and source; a module
         must not set those.
 
-Imports inside an architecture module: `from weights_tools.sources import ExportError, Source`
+Imports inside an architecture module: `from weights_tools.sources import ExportError, Source, take_tensor`
 (export.py puts the repository root on sys.path, tests do the same). Keep torch / torchvision
 imports inside the module, not here.
 """

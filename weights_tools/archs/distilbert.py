@@ -12,7 +12,7 @@ import json
 
 import numpy as np
 
-from weights_tools.sources import ExportError, Source, read_vocab_file
+from weights_tools.sources import ExportError, Source, take_tensor, read_vocab_file
 
 LAYER_NORM_EPS = 1e-12  # hard-coded in HF's DistilBERT (nn.LayerNorm(dim, eps=1e-12))
 SKIPPED_PREFIXES = ("vocab_transform.", "vocab_layer_norm.", "vocab_projector.")
@@ -102,18 +102,6 @@ def _strip(state: dict) -> dict:
     return out
 
 
-def _get(state: dict, name: str, shape: tuple[int, ...]) -> np.ndarray:
-    if name not in state:
-        raise ExportError(f"tensor {name} is missing from the checkpoint")
-    t = state[name]
-    if tuple(t.shape) != tuple(shape):
-        raise ExportError(f"tensor {name} has shape {list(t.shape)}, expected {list(shape)}")
-    a = t.detach().float().cpu().numpy().astype(np.float32)
-    if not np.isfinite(a).all():
-        raise ExportError(f"tensor {name} holds non-finite values")
-    return np.ascontiguousarray(a)
-
-
 def _config(source: Source, state: dict, heads: int | None) -> dict:
     """Hyper-parameters: config.json where there is one, the tensor shapes otherwise."""
     if "embeddings.word_embeddings.weight" not in state:
@@ -186,29 +174,29 @@ def convert(source: Source, args):
     cfg = _config(source, state, getattr(args, "heads", None))
     d, f, n = cfg["dim"], cfg["hidden_dim"], cfg["n_layers"]
     out = {
-        "embeddings.word": _get(state, "embeddings.word_embeddings.weight", (cfg["vocab_size"], d)),
-        "embeddings.position": _get(state, "embeddings.position_embeddings.weight",
+        "embeddings.word": take_tensor(state, "embeddings.word_embeddings.weight", (cfg["vocab_size"], d)),
+        "embeddings.position": take_tensor(state, "embeddings.position_embeddings.weight",
                                     (cfg["max_position_embeddings"], d)),
-        "embeddings.norm.weight": _get(state, "embeddings.LayerNorm.weight", (d,)),
-        "embeddings.norm.bias": _get(state, "embeddings.LayerNorm.bias", (d,)),
+        "embeddings.norm.weight": take_tensor(state, "embeddings.LayerNorm.weight", (d,)),
+        "embeddings.norm.bias": take_tensor(state, "embeddings.LayerNorm.bias", (d,)),
     }
     for i in range(n):
         src, dst = f"transformer.layer.{i}.", f"layers.{i}."
         att = src + "attention."
         out[dst + "attn.qkv.weight"] = np.concatenate(
-            [_get(state, att + p + "_lin.weight", (d, d)) for p in "qkv"], axis=0)
+            [take_tensor(state, att + p + "_lin.weight", (d, d)) for p in "qkv"], axis=0)
         out[dst + "attn.qkv.bias"] = np.concatenate(
-            [_get(state, att + p + "_lin.bias", (d,)) for p in "qkv"], axis=0)
-        out[dst + "attn.out.weight"] = _get(state, att + "out_lin.weight", (d, d))
-        out[dst + "attn.out.bias"] = _get(state, att + "out_lin.bias", (d,))
-        out[dst + "attn_norm.weight"] = _get(state, src + "sa_layer_norm.weight", (d,))
-        out[dst + "attn_norm.bias"] = _get(state, src + "sa_layer_norm.bias", (d,))
-        out[dst + "mlp.fc1.weight"] = _get(state, src + "ffn.lin1.weight", (f, d))
-        out[dst + "mlp.fc1.bias"] = _get(state, src + "ffn.lin1.bias", (f,))
-        out[dst + "mlp.fc2.weight"] = _get(state, src + "ffn.lin2.weight", (d, f))
-        out[dst + "mlp.fc2.bias"] = _get(state, src + "ffn.lin2.bias", (d,))
-        out[dst + "mlp_norm.weight"] = _get(state, src + "output_layer_norm.weight", (d,))
-        out[dst + "mlp_norm.bias"] = _get(state, src + "output_layer_norm.bias", (d,))
+            [take_tensor(state, att + p + "_lin.bias", (d,)) for p in "qkv"], axis=0)
+        out[dst + "attn.out.weight"] = take_tensor(state, att + "out_lin.weight", (d, d))
+        out[dst + "attn.out.bias"] = take_tensor(state, att + "out_lin.bias", (d,))
+        out[dst + "attn_norm.weight"] = take_tensor(state, src + "sa_layer_norm.weight", (d,))
+        out[dst + "attn_norm.bias"] = take_tensor(state, src + "sa_layer_norm.bias", (d,))
+        out[dst + "mlp.fc1.weight"] = take_tensor(state, src + "ffn.lin1.weight", (f, d))
+        out[dst + "mlp.fc1.bias"] = take_tensor(state, src + "ffn.lin1.bias", (f,))
+        out[dst + "mlp.fc2.weight"] = take_tensor(state, src + "ffn.lin2.weight", (d, f))
+        out[dst + "mlp.fc2.bias"] = take_tensor(state, src + "ffn.lin2.bias", (d,))
+        out[dst + "mlp_norm.weight"] = take_tensor(state, src + "output_layer_norm.weight", (d,))
+        out[dst + "mlp_norm.bias"] = take_tensor(state, src + "output_layer_norm.bias", (d,))
     used = {k for k in state if k.startswith(("embeddings.", "transformer.layer."))}
     known = set()
     for i in range(n):

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from weights_tools.sources import ExportError, Source
+from weights_tools.sources import ExportError, Source, take_tensor
 
 LAYER_NORM_EPS = 1e-6  # torchvision's norm_layer default for VisionTransformer
 HEADS_BY_WIDTH = {768: 12, 1024: 16, 1280: 16}
@@ -93,18 +93,6 @@ def random_source(seed: int, args) -> Source:
                   sha256=None, state_dict=state)
 
 
-def _get(state: dict, name: str, shape: tuple[int, ...]) -> np.ndarray:
-    if name not in state:
-        raise ExportError(f"tensor {name} is missing from the checkpoint")
-    t = state[name]
-    if tuple(t.shape) != tuple(shape):
-        raise ExportError(f"tensor {name} has shape {list(t.shape)}, expected {list(shape)}")
-    a = t.detach().float().cpu().numpy().astype(np.float32)
-    if not np.isfinite(a).all():
-        raise ExportError(f"tensor {name} holds non-finite values")
-    return np.ascontiguousarray(a)
-
-
 def _shape(state: dict, name: str, rank: int) -> tuple[int, ...]:
     if name not in state:
         raise ExportError(f"tensor {name} is missing from the checkpoint (is this a torchvision "
@@ -153,12 +141,12 @@ def convert(source: Source, args):
     d, m, p = cfg["hidden_dim"], cfg["mlp_dim"], cfg["patch_size"]
     tokens = 1 + (cfg["image_size"] // p) ** 2
     out = {
-        "patch_embed.weight": _get(state, "conv_proj.weight", (d, 3, p, p)),
-        "patch_embed.bias": _get(state, "conv_proj.bias", (d,)),
-        "class_token": _get(state, "class_token", (1, 1, d)).reshape(d),
-        "pos_embed": _get(state, "encoder.pos_embedding", (1, tokens, d)).reshape(tokens, d),
-        "norm.weight": _get(state, "encoder.ln.weight", (d,)),
-        "norm.bias": _get(state, "encoder.ln.bias", (d,)),
+        "patch_embed.weight": take_tensor(state, "conv_proj.weight", (d, 3, p, p)),
+        "patch_embed.bias": take_tensor(state, "conv_proj.bias", (d,)),
+        "class_token": take_tensor(state, "class_token", (1, 1, d)).reshape(d),
+        "pos_embed": take_tensor(state, "encoder.pos_embedding", (1, tokens, d)).reshape(tokens, d),
+        "norm.weight": take_tensor(state, "encoder.ln.weight", (d,)),
+        "norm.bias": take_tensor(state, "encoder.ln.bias", (d,)),
     }
     used = {"conv_proj.weight", "conv_proj.bias", "class_token", "encoder.pos_embedding",
             "encoder.ln.weight", "encoder.ln.bias"}
@@ -173,12 +161,12 @@ def convert(source: Source, args):
             (dst + "mlp.fc2", fc2, (d, m), (d,)),
         ]
         for new, old, wshape, bshape in pairs:
-            out[new + ".weight"] = _get(state, old + ".weight", wshape)
-            out[new + ".bias"] = _get(state, old + ".bias", bshape)
+            out[new + ".weight"] = take_tensor(state, old + ".weight", wshape)
+            out[new + ".bias"] = take_tensor(state, old + ".bias", bshape)
             used |= {old + ".weight", old + ".bias"}
         # in_proj is already [q; k; v] rows: the canonical fused layout.
-        out[dst + "attn.qkv.weight"] = _get(state, src + "self_attention.in_proj_weight", (3 * d, d))
-        out[dst + "attn.qkv.bias"] = _get(state, src + "self_attention.in_proj_bias", (3 * d,))
+        out[dst + "attn.qkv.weight"] = take_tensor(state, src + "self_attention.in_proj_weight", (3 * d, d))
+        out[dst + "attn.qkv.bias"] = take_tensor(state, src + "self_attention.in_proj_bias", (3 * d,))
         used |= {src + "self_attention.in_proj_weight", src + "self_attention.in_proj_bias"}
     heads = sorted(k for k in state if k.startswith("heads."))
     if args.keep_head:
@@ -186,8 +174,8 @@ def convert(source: Source, args):
             raise ExportError("tensor heads.pre_logits.weight: ViTs with a representation layer "
                               "before the head are not supported with --keep-head")
         classes = _shape(state, "heads.head.weight", 2)[0]
-        out["head.weight"] = _get(state, "heads.head.weight", (classes, d))
-        out["head.bias"] = _get(state, "heads.head.bias", (classes,))
+        out["head.weight"] = take_tensor(state, "heads.head.weight", (classes, d))
+        out["head.bias"] = take_tensor(state, "heads.head.bias", (classes,))
         cfg["num_classes"] = classes
     used |= set(heads)
     extra = sorted(k for k in state if k not in used)
