@@ -135,14 +135,15 @@ TEST_CASE("gemm microkernels: every mr <= MR and nr <= NR, init/bias, no writes 
     float* b = bstore.data() + (16 - (reinterpret_cast<uintptr_t>(bstore.data()) / 4) % 16) % 16;
     const auto bv = test::random_floats(kc * cfg.nr, 3);
     std::copy(bv.begin(), bv.end(), b);
-    const auto a = test::random_floats(kc * cfg.mr, 4);
+    const int64_t lda = kc + 3;  // A is read in place, rows lda apart
+    const auto a = test::random_floats(cfg.mr * lda, 4);
     const auto init = test::random_floats(cfg.mr * ldc, 5);
     const auto bias = test::random_floats(cfg.nr, 6);
     for (int mr = 1; mr <= cfg.mr; ++mr) {
       for (int64_t nr = 1; nr <= cfg.nr; ++nr) {
         for (int with_init = 0; with_init < 2; ++with_init) {
           std::vector<float> c((cfg.mr + 1) * ldc, -7.f);
-          cfg.ukernel[mr - 1](kc, a.data(), b, c.data(), ldc, nr, with_init ? init.data() : nullptr,
+          cfg.ukernel[mr - 1](kc, a.data(), lda, b, c.data(), ldc, nr, with_init ? init.data() : nullptr,
                               ldc, with_init ? bias.data() : nullptr, Activation::relu);
           for (int64_t r = 0; r <= cfg.mr; ++r)
             for (int64_t j = 0; j < ldc; ++j) {
@@ -152,7 +153,7 @@ TEST_CASE("gemm microkernels: every mr <= MR and nr <= NR, init/bias, no writes 
                 continue;
               }
               double acc = with_init ? init[r * ldc + j] : 0.0;
-              for (int64_t k = 0; k < kc; ++k) acc += double(a[k * mr + r]) * b[k * cfg.nr + j];
+              for (int64_t k = 0; k < kc; ++k) acc += double(a[r * lda + k]) * b[k * cfg.nr + j];
               if (with_init) acc += bias[j];
               acc = acc > 0 ? acc : 0;
               if (std::fabs(got - acc) > 1e-5)

@@ -1,14 +1,7 @@
-// The GEMM operator: B packing, A packing, cache blocking, threading over tiles of C, dispatch to
+// The GEMM operator: B packing, cache blocking, threading over tiles of C, dispatch to
 // the per-ISA microkernels (gemm_scalar.cpp, gemm_avx2.cpp, gemm_avx512.cpp). Layouts and the
 // microkernel contract: gemm_config.hpp.
-//
-// Loop nest of one task (a tile of at most mc rows × nc columns of C):
-//   for each K block (kc):      pack A[tile rows, K block] into a thread-local buffer (stays in L2)
-//     for each NR panel:        its kc × NR slice of packed B stays in L1 ...
-//       for each MR row panel:  ... while the microkernel streams the A panels past it
-// The first K block starts from the residual (or zero), later ones from the partial sums in C; the
-// last applies bias and activation. Tiles depend on (M, N, K) only, and every element of C is the
-// same sequence of multiply-adds whatever tile it lands in, so results never depend on threads.
+
 #include "kernels/gemm/gemm.hpp"
 
 #include <algorithm>
@@ -62,110 +55,138 @@ class Scratch {
   size_t cap_ = 0;
 };
 
-thread_local Scratch t_a_scratch;
 thread_local Scratch t_b_scratch;
 
-// Panels [p0, p1) of B into the [panel][K][NR] layout.
-void pack_b_panels(int nr_tile, const float* b, int64_t K, int64_t N, int64_t ldb, bool b_is_nk,
-                   float* dst, int64_t p0, int64_t p1) {
-  for (int64_t p = p0; p < p1; ++p) {
-    const int64_t n0 = p * nr_tile, nn = std::min<int64_t>(nr_tile, N - n0);
-    float* d = dst + p * K * nr_tile;
-    if (!b_is_nk) {
-      for (int64_t k = 0; k < K; ++k) {
-        float* row = d + k * nr_tile;
-        std::memcpy(row, b + k * ldb + n0, nn * sizeof(float));
-        std::fill(row + nn, row + nr_tile, 0.f);
-      }
-    } else {
-      if (nn < nr_tile)
-        for (int64_t k = 0; k < K; ++k) std::fill(d + k * nr_tile + nn, d + (k + 1) * nr_tile, 0.f);
-      for (int64_t j = 0; j < nn; ++j) {
-        const float* src = b + (n0 + j) * ldb;
-        for (int64_t k = 0; k < K; ++k) d[k * nr_tile + j] = src[k];
-      }
-    }
-  }
+// K is summed in nkb blocks of kc (the last one shorter); they depend on K and the ISA only.
+struct KBlocks {
+  int64_t nkb, kc;
+};
+KBlocks k_blocks(const GemmConfig& cfg, int64_t K) {
+  const int64_t nkb = std::max<int64_t>(1, ceil_div(K, cfg.kc));
+  return {nkb, ceil_div(K, nkb)};
 }
 
-// rows × kc block of A into row panels of mr rows, layout [kc][rows in panel].
-void pack_a(const float* A, int64_t lda, int64_t rows, int64_t kc, int mr, float* dst) {
-  for (int64_t i = 0; i < rows; i += mr) {
-    const int64_t rn = std::min<int64_t>(mr, rows - i);
-    for (int64_t r = 0; r < rn; ++r) {
-      const float* src = A + (i + r) * lda;
-      for (int64_t k = 0; k < kc; ++k) dst[k * rn + r] = src[k];
+// Where the kc × NR slice of panel p for K block kb starts in the packed B layout
+// [K block][panel][k in block][NR] (gemm_config.hpp).
+size_t slice_offset(int nr_tile, int64_t K, int64_t N, KBlocks kb_, int64_t p, int64_t kb) {
+  const int64_t k0 = kb * kb_.kc, kcb = std::min(kb_.kc, K - k0);
+  return static_cast<size_t>(k0 * round_up(N, nr_tile) + p * kcb * nr_tile);
+}
+
+// Panels [p0, p1) of B into the packed layout.
+void pack_b_panels(const GemmConfig& cfg, const float* b, int64_t K, int64_t N, int64_t ldb,
+                   bool b_is_nk, float* dst, int64_t p0, int64_t p1) {
+  const int nr_tile = cfg.nr;
+  const KBlocks kbs = k_blocks(cfg, K);
+  for (int64_t p = p0; p < p1; ++p) {
+    const int64_t n0 = p * nr_tile, nn = std::min<int64_t>(nr_tile, N - n0);
+    for (int64_t kb = 0; kb < kbs.nkb; ++kb) {
+      const int64_t k0 = kb * kbs.kc, k1 = std::min(K, k0 + kbs.kc);
+      float* d = dst + slice_offset(nr_tile, K, N, kbs, p, kb) - k0 * nr_tile;  // row k at d + k·NR
+      if (!b_is_nk) {
+        for (int64_t k = k0; k < k1; ++k) {
+          float* row = d + k * nr_tile;
+          std::memcpy(row, b + k * ldb + n0, nn * sizeof(float));
+          std::fill(row + nn, row + nr_tile, 0.f);
+        }
+      } else {
+        if (nn < nr_tile)
+          for (int64_t k = k0; k < k1; ++k) std::fill(d + k * nr_tile + nn, d + (k + 1) * nr_tile, 0.f);
+        for (int64_t j = 0; j < nn; ++j) {
+          const float* src = b + (n0 + j) * ldb;
+          for (int64_t k = k0; k < k1; ++k) d[k * nr_tile + j] = src[k];
+        }
+      }
     }
-    dst += rn * kc;
   }
 }
 
 struct Plan {
-  int64_t nkb, kc;          // K blocks
+  KBlocks kbs;
   int64_t mt, nt;           // task tile
   int64_t tiles_m, tiles_n;
 };
 
-// Shape-only tiling: up to kTargetTasks tiles so a few threads can balance, but no tile below
+// Tiles for the threads. Any tiling gives the same bits (each element of C is the same sequence of
+// multiply-adds over the same K blocks whatever tile it lands in), so the tiling may follow the
+// thread count: one tile on one thread, else about 4 tiles per thread but none below
 // kMinTaskFlops (threading a tiny GEMM costs more than it saves).
-Plan make_plan(const GemmConfig& cfg, int64_t M, int64_t N, int64_t K) {
-  constexpr int64_t kTargetTasks = 8;
+Plan make_plan(const GemmConfig& cfg, int threads, int64_t M, int64_t N, int64_t K) {
   constexpr double kMinTaskFlops = 4e6;
   Plan p;
-  p.nkb = std::max<int64_t>(1, ceil_div(K, cfg.kc));
-  p.kc = ceil_div(K, p.nkb);
-  p.mt = std::min<int64_t>(cfg.mc, round_up(M, cfg.mr));
-  p.nt = std::min<int64_t>(cfg.nc, round_up(N, cfg.nr));
+  p.kbs = k_blocks(cfg, K);
+  p.mt = round_up(M, cfg.mr);
+  p.nt = round_up(N, cfg.nr);
+  const int64_t target = threads > 1 ? 4 * int64_t{threads} : 1;
   auto tasks = [&] { return ceil_div(M, p.mt) * ceil_div(N, p.nt); };
   auto flops = [&](int64_t mt, int64_t nt) {
     return 2.0 * std::min(mt, M) * std::min(nt, N) * std::max<int64_t>(K, 1);
   };
-  while (tasks() < kTargetTasks && p.nt >= 32 * cfg.nr &&
-         flops(p.mt, p.nt / 2) >= kMinTaskFlops)
-    p.nt = round_up(p.nt / 2, cfg.nr);
-  while (tasks() < kTargetTasks && p.mt >= 4 * cfg.mr &&
-         flops(p.mt / 2, p.nt) >= kMinTaskFlops)
-    p.mt = round_up(p.mt / 2, cfg.mr);
+  // Split the longer side (in units of its register tile) until there are enough tasks.
+  while (tasks() < target) {
+    const bool split_n = p.nt / cfg.nr >= 2 * (p.mt / cfg.mr) || p.mt < 2 * cfg.mr;
+    const int64_t mt = split_n ? p.mt : round_up(ceil_div(p.mt, 2), cfg.mr);
+    const int64_t nt = split_n ? round_up(ceil_div(p.nt, 2), cfg.nr) : p.nt;
+    if ((mt == p.mt && nt == p.nt) || flops(mt, nt) < kMinTaskFlops) break;
+    p.mt = mt;
+    p.nt = nt;
+  }
   p.tiles_m = ceil_div(M, p.mt);
   p.tiles_n = ceil_div(N, p.nt);
   return p;
+}
+
+// Loop nest of one task (rows [m0, m1) × columns [n0, n1) of C), as BLIS:
+//   for each NC block of columns:    its kc × NC slice of packed B stays in L3
+//     for each K block (kc):
+//       for each MC block of rows:   the mc × kc block of A stays in L2 (copied first if copies_a)
+//         for each NR panel:         its kc × NR slice of packed B stays in L1 ...
+//           for each MR row panel:   ... while the microkernel streams the A rows past it
+// The first K block starts from the residual (or zero), later ones from the partial sums in C; the
+// last applies bias and activation.
+void run_task(const GemmConfig& cfg, const Plan& plan, int64_t m0, int64_t m1, int64_t n0,
+              int64_t n1, int64_t N, int64_t K, const float* A, int64_t lda, const float* bp, float* C,
+              int64_t ldc, const Epilogue& ep) {
+  const int64_t NR = cfg.nr, MR = cfg.mr;
+  for (int64_t jc = n0; jc < n1; jc += cfg.nc) {
+    const int64_t jc1 = std::min(n1, jc + cfg.nc);
+    for (int64_t kb = 0; kb < plan.kbs.nkb; ++kb) {
+      const int64_t k0 = kb * plan.kbs.kc, kc = std::min(plan.kbs.kc, K - k0);
+      const bool last = kb == plan.kbs.nkb - 1;
+      const Activation act = last ? ep.act : Activation::none;
+      for (int64_t ic = m0; ic < m1; ic += cfg.mc) {
+        const int64_t ic1 = std::min(m1, ic + cfg.mc);
+        for (int64_t n = jc; n < jc1; n += NR) {
+          const int64_t nr = std::min(NR, jc1 - n);
+          const float* bpanel = bp + slice_offset(cfg.nr, K, N, plan.kbs, n / NR, kb);
+          const float* bias = last && ep.bias ? ep.bias + n : nullptr;
+          for (int64_t m = ic; m < ic1; m += MR) {
+            const int64_t rn = std::min(MR, ic1 - m);
+            float* c = C + m * ldc + n;
+            const float* init = c;
+            int64_t ldi = ldc;
+            if (kb == 0) {
+              init = ep.residual ? ep.residual + m * ep.ldr + n : nullptr;
+              ldi = ep.ldr;
+            }
+            cfg.ukernel[rn - 1](kc, A + m * lda + k0, lda, bpanel, c, ldc, nr, init, ldi, bias,
+                                act);
+          }
+        }
+      }
+    }
+  }
 }
 
 void run_packed(const GemmConfig& cfg, Parallel* par, int64_t M, int64_t N, int64_t K,
                 const float* A, int64_t lda, const float* bp, float* C, int64_t ldc,
                 const Epilogue& ep) {
   if (M <= 0 || N <= 0) return;
-  const Plan plan = make_plan(cfg, M, N, K);
-  const int64_t NR = cfg.nr;
+  const Plan plan = make_plan(cfg, par ? par->num_threads() : 1, M, N, K);
   parallel_for_2d(par, plan.tiles_m, plan.tiles_n, [&](int64_t ti, int64_t tj) {
-    const int64_t m0 = ti * plan.mt, m1 = std::min(M, m0 + plan.mt);
-    const int64_t n0 = tj * plan.nt, n1 = std::min(N, n0 + plan.nt);
-    const int64_t rows = m1 - m0;
-    float* ap = t_a_scratch.get(static_cast<size_t>(rows * plan.kc));
-    for (int64_t kb = 0; kb < plan.nkb; ++kb) {
-      const int64_t k0 = kb * plan.kc, kc = std::min(plan.kc, K - k0);
-      const bool last = kb == plan.nkb - 1;
-      pack_a(A + m0 * lda + k0, lda, rows, kc, cfg.mr, ap);
-      for (int64_t n = n0; n < n1; n += NR) {
-        const int64_t nr = std::min(NR, n1 - n);
-        const float* bpanel = bp + ((n / NR) * K + k0) * NR;
-        const float* bias = last && ep.bias ? ep.bias + n : nullptr;
-        const Activation act = last ? ep.act : Activation::none;
-        const float* apanel = ap;
-        for (int64_t m = m0; m < m1; m += cfg.mr) {
-          const int64_t rn = std::min<int64_t>(cfg.mr, m1 - m);
-          float* c = C + m * ldc + n;
-          const float* init = c;
-          int64_t ldi = ldc;
-          if (kb == 0) {
-            init = ep.residual ? ep.residual + m * ep.ldr + n : nullptr;
-            ldi = ep.ldr;
-          }
-          cfg.ukernel[rn - 1](kc, apanel, bpanel, c, ldc, nr, init, ldi, bias, act);
-          apanel += rn * kc;
-        }
-      }
-    }
+    const int64_t m0 = ti * plan.mt, n0 = tj * plan.nt;
+    run_task(cfg, plan, m0, std::min(M, m0 + plan.mt), n0, std::min(N, n0 + plan.nt), N, K, A, lda,
+             bp, C, ldc, ep);
   });
 }
 
@@ -200,7 +221,7 @@ PackedB PackedB::pack(Isa isa, const float* b, int64_t K, int64_t N, int64_t ldb
   check_pack_args(b, K, N, ldb, b_is_nk);
   const GemmConfig& cfg = gemm_config(isa);
   PackedB p = PackedBAccess::make(isa, K, N, cfg.nr);
-  pack_b_panels(cfg.nr, b, K, N, ldb, b_is_nk, PackedBAccess::data(p), 0, ceil_div(N, cfg.nr));
+  pack_b_panels(cfg, b, K, N, ldb, b_is_nk, PackedBAccess::data(p), 0, ceil_div(N, cfg.nr));
   return p;
 }
 
@@ -222,7 +243,7 @@ void gemm_unpacked(Isa isa, Parallel* par, int64_t M, int64_t N, int64_t K, cons
   const int64_t panels_per_task = std::max<int64_t>(1, (int64_t{1} << 16) / (cfg.nr * std::max<int64_t>(K, 1)));
   parallel_for(par, ceil_div(panels, panels_per_task), [&](int64_t t) {
     const int64_t p0 = t * panels_per_task;
-    pack_b_panels(cfg.nr, B, K, N, ldb, b_is_nk, bp, p0, std::min(panels, p0 + panels_per_task));
+    pack_b_panels(cfg, B, K, N, ldb, b_is_nk, bp, p0, std::min(panels, p0 + panels_per_task));
   });
   run_packed(cfg, par, M, N, K, A, lda, bp, C, ldc, ep);
 }

@@ -25,37 +25,44 @@ inline __m256 activate(__m256 v, Activation act) {
 }
 
 template <int R>
-void ukernel_avx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t nr,
+void ukernel_avx2(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int64_t nr,
                   const float* init, int64_t ldi, const float* bias, Activation act) {
   const bool full = nr == kNr;
   const __m256i m0 = lane_mask(nr), m1 = lane_mask(nr - 8);
-  __m256 acc0[R], acc1[R];
-  if (init) {
+  // The tile of C (or of init) is added after the K loop: prefetch it now so it is in L1 by then.
 #pragma GCC unroll 16
-    for (int r = 0; r < R; ++r) {
-      if (full) {
-        acc0[r] = _mm256_loadu_ps(init + r * ldi);
-        acc1[r] = _mm256_loadu_ps(init + r * ldi + 8);
-      } else {
-        acc0[r] = _mm256_maskload_ps(init + r * ldi, m0);
-        acc1[r] = _mm256_maskload_ps(init + r * ldi + 8, m1);
-      }
-    }
-  } else {
-#pragma GCC unroll 16
-    for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = _mm256_setzero_ps();
+  for (int r = 0; r < R; ++r) {
+    const float* row = init ? init + r * ldi : c + r * ldc;
+    _mm_prefetch(reinterpret_cast<const char*>(row), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(row + kNr - 1), _MM_HINT_T0);
   }
+  __m256 acc0[R], acc1[R];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = _mm256_setzero_ps();
+#pragma GCC unroll 4
   for (int64_t k = 0; k < kc; ++k) {
     const __m256 b0 = _mm256_load_ps(b);
     const __m256 b1 = _mm256_load_ps(b + 8);
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
-      const __m256 av = _mm256_broadcast_ss(a + r);
+      const __m256 av = _mm256_broadcast_ss(a + r * lda);
       acc0[r] = _mm256_fmadd_ps(av, b0, acc0[r]);
       acc1[r] = _mm256_fmadd_ps(av, b1, acc1[r]);
     }
-    a += R;
+    ++a;
     b += kNr;
+  }
+  if (init) {
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      if (full) {
+        acc0[r] = _mm256_add_ps(acc0[r], _mm256_loadu_ps(init + r * ldi));
+        acc1[r] = _mm256_add_ps(acc1[r], _mm256_loadu_ps(init + r * ldi + 8));
+      } else {
+        acc0[r] = _mm256_add_ps(acc0[r], _mm256_maskload_ps(init + r * ldi, m0));
+        acc1[r] = _mm256_add_ps(acc1[r], _mm256_maskload_ps(init + r * ldi + 8, m1));
+      }
+    }
   }
   if (bias) {
     const __m256 bias0 = full ? _mm256_loadu_ps(bias) : _mm256_maskload_ps(bias, m0);
@@ -98,7 +105,7 @@ const GemmConfig kConfig = {
     kNr,
     /*kc=*/256,
     /*mc=*/144,
-    /*nc=*/512,
+    /*nc=*/4096,
     {ukernel_avx2<1>, ukernel_avx2<2>, ukernel_avx2<3>, ukernel_avx2<4>, ukernel_avx2<5>,
      ukernel_avx2<6>},
     "f32_gemm_6x16__avx2_fma",

@@ -49,37 +49,44 @@ inline __m512 activate(__m512 v, Activation act) {
 }
 
 template <int R>
-void ukernel_avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t nr,
+void ukernel_avx512(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int64_t nr,
                     const float* init, int64_t ldi, const float* bias, Activation act) {
   const bool full = nr == kNr;
   const int64_t n1 = nr - 16;
-  __m512 acc0[R], acc1[R];
-  if (init) {
+  // The tile of C (or of init) is added after the K loop: prefetch it now so it is in L1 by then.
 #pragma GCC unroll 16
-    for (int r = 0; r < R; ++r) {
-      if (full) {
-        acc0[r] = _mm512_loadu_ps(init + r * ldi);
-        acc1[r] = _mm512_loadu_ps(init + r * ldi + 16);
-      } else {
-        acc0[r] = load_tail(init + r * ldi, nr);
-        acc1[r] = n1 > 0 ? load_tail(init + r * ldi + 16, n1) : _mm512_setzero_ps();
-      }
-    }
-  } else {
-#pragma GCC unroll 16
-    for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = _mm512_setzero_ps();
+  for (int r = 0; r < R; ++r) {
+    const float* row = init ? init + r * ldi : c + r * ldc;
+    _mm_prefetch(reinterpret_cast<const char*>(row), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(row + kNr - 1), _MM_HINT_T0);
   }
+  __m512 acc0[R], acc1[R];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = _mm512_setzero_ps();
+#pragma GCC unroll 4
   for (int64_t k = 0; k < kc; ++k) {
     const __m512 b0 = _mm512_load_ps(b);
     const __m512 b1 = _mm512_load_ps(b + 16);
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
-      const __m512 av = _mm512_set1_ps(a[r]);
+      const __m512 av = _mm512_set1_ps(a[r * lda]);
       acc0[r] = _mm512_fmadd_ps(av, b0, acc0[r]);
       acc1[r] = _mm512_fmadd_ps(av, b1, acc1[r]);
     }
-    a += R;
+    ++a;
     b += kNr;
+  }
+  if (init) {
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      if (full) {
+        acc0[r] = _mm512_add_ps(acc0[r], _mm512_loadu_ps(init + r * ldi));
+        acc1[r] = _mm512_add_ps(acc1[r], _mm512_loadu_ps(init + r * ldi + 16));
+      } else {
+        acc0[r] = _mm512_add_ps(acc0[r], load_tail(init + r * ldi, nr));
+        if (n1 > 0) acc1[r] = _mm512_add_ps(acc1[r], load_tail(init + r * ldi + 16, n1));
+      }
+    }
   }
   if (bias) {
     const __m512 bias0 = full ? _mm512_loadu_ps(bias) : load_tail(bias, nr);
@@ -123,7 +130,7 @@ const GemmConfig kConfig = {
     kNr,
     /*kc=*/256,
     /*mc=*/144,
-    /*nc=*/1024,
+    /*nc=*/4096,
     {ukernel_avx512<1>, ukernel_avx512<2>, ukernel_avx512<3>, ukernel_avx512<4>,
      ukernel_avx512<5>, ukernel_avx512<6>, ukernel_avx512<7>, ukernel_avx512<8>,
      ukernel_avx512<9>, ukernel_avx512<10>, ukernel_avx512<11>, ukernel_avx512<12>},

@@ -20,20 +20,25 @@ inline float activate(float v, Activation act) {
 }
 
 template <int R>
-void ukernel_scalar(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t nr,
+void ukernel_scalar(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int64_t nr,
                     const float* init, int64_t ldi, const float* bias, Activation act) {
   float acc[R][kNr];
   for (int r = 0; r < R; ++r)
-    for (int j = 0; j < kNr; ++j) acc[r][j] = init && j < nr ? init[r * ldi + j] : 0.f;
+    for (int j = 0; j < kNr; ++j) acc[r][j] = 0.f;
   for (int64_t k = 0; k < kc; ++k) {
     for (int r = 0; r < R; ++r)
-      for (int j = 0; j < kNr; ++j) acc[r][j] += a[r] * b[j];
-    a += R;
+      for (int j = 0; j < kNr; ++j) acc[r][j] += a[r * lda] * b[j];
+    ++a;
     b += kNr;
   }
   const int n = static_cast<int>(std::min<int64_t>(nr, kNr));
   for (int r = 0; r < R; ++r)
-    for (int j = 0; j < n; ++j) c[r * ldc + j] = activate(acc[r][j] + (bias ? bias[j] : 0.f), act);
+    for (int j = 0; j < n; ++j) {
+      float v = acc[r][j];
+      if (init) v += init[r * ldi + j];
+      if (bias) v += bias[j];
+      c[r * ldc + j] = activate(v, act);
+    }
 }
 
 const GemmConfig kConfig = {
@@ -42,7 +47,7 @@ const GemmConfig kConfig = {
     kNr,
     /*kc=*/256,
     /*mc=*/128,
-    /*nc=*/256,
+    /*nc=*/1024,
     {ukernel_scalar<1>, ukernel_scalar<2>, ukernel_scalar<3>, ukernel_scalar<4>},
     "f32_gemm_4x8__scalar",
 };
