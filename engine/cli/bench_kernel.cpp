@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
@@ -21,10 +22,11 @@ const char kHelp[] =
     "usage: tern bench --kernel gemm|gemm_unpacked [--shape MxNxK ...] [--threads N] [--iters N]\n"
     "                  [--json]\n"
     "Times C[M,N] = A[M,K]·B[K,N] with the active ISA (TERN_ISA caps it) against this machine's\n"
-    "FMA peak (measured in the same run) and Eigen's GEMM. gemm: B packed once beforehand;\n"
+    "FMA peak (measured in the same run, fastest of 3) and Eigen's GEMM, run alternately with\n"
+    "Tern's. Reports the fastest run's GFLOP/s (and the median's). gemm: B packed once beforehand;\n"
     "gemm_unpacked: B packed inside every call. Default shapes: squares 256..2048 and model shapes.\n"
     "  --threads N   threads for Tern (default 1; Eigen runs on one)\n"
-    "  --iters N     timed runs per shape (default: enough for about 0.5 s)\n"
+    "  --iters N     timed runs per shape, each (default: enough for about 0.5 s of Tern)\n"
     "  --json        one JSON object per shape\n";
 
 struct Shape {
@@ -58,24 +60,33 @@ double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-// Median seconds of fn over iters runs (iters = 0: as many as fit in about 0.5 s, at least 3).
-template <typename F>
-double median_seconds(F&& fn, int& iters) {
-  fn();  // warm-up: caches, page faults, thread wake-up
-  if (iters == 0) {
-    const double t0 = now_s();
-    fn();
-    const double once = std::max(now_s() - t0, 1e-7);
-    iters = int(std::clamp(0.5 / once, 3.0, 1000.0));
-  }
-  std::vector<double> t(iters);
-  for (auto& x : t) {
-    const double t0 = now_s();
-    fn();
-    x = now_s() - t0;
-  }
+struct Timing {
+  double best = 0, median = 0;
+};
+
+Timing timing(std::vector<double> t) {
   std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
+  return {t.front(), t[t.size() / 2]};
+}
+
+// Runs fn and baseline (may be empty) alternately, iters times each after one warm-up run
+// (iters = 0: as many as fit in about 0.5 s of fn, at least 3); returns their timings.
+std::pair<Timing, Timing> time_alternately(const std::function<void()>& fn,
+                                           const std::function<void()>& baseline, int& iters) {
+  auto timed = [](const std::function<void()>& f) {
+    const double t0 = now_s();
+    f();
+    return std::max(now_s() - t0, 1e-9);
+  };
+  fn();  // warm-up: caches, page faults, thread wake-up
+  if (baseline) baseline();
+  if (iters == 0) iters = int(std::clamp(0.5 / timed(fn), 3.0, 1000.0));
+  std::vector<double> t, tb;
+  for (int i = 0; i < iters; ++i) {
+    t.push_back(timed(fn));
+    if (baseline) tb.push_back(timed(baseline));
+  }
+  return {timing(t), baseline ? timing(tb) : Timing{}};
 }
 
 }  // namespace
@@ -113,7 +124,8 @@ int bench_kernel(const Args& args) {
   if (shapes.empty())
     shapes = {{256, 256, 256},    {512, 512, 512},   {1024, 1024, 1024}, {2048, 2048, 2048},
               {128, 3072, 768},   {128, 768, 3072},  {128, 768, 768},    {197, 2304, 768},
-              {197, 3072, 768},   {3136, 256, 64},   {784, 128, 1152},   {49, 2048, 512}};
+              {197, 3072, 768},   {3136, 256, 64},   {3136, 64, 576},    {784, 128, 1152},
+              {49, 2048, 512}};
 
   const Isa isa = active_isa();
   ThreadPool pool(threads);
@@ -121,9 +133,10 @@ int bench_kernel(const Args& args) {
   const bool have_eigen = isa_supported(Isa::avx2);
   if (!json)
     std::printf("kernel %s, isa %s, threads %d, FMA peak %.1f GFLOP/s; Eigen: 1 thread, avx2\n"
-                "%-18s %9s %9s %7s %9s %8s\n",
-                kernel.c_str(), isa_name(isa), threads, peak, "M x N x K", "ms", "GFLOP/s", "peak",
-                "Eigen", "vs Eigen");
+                "GFLOP/s of the fastest run (median in brackets); Tern and Eigen alternate\n"
+                "%-18s %9s %9s %7s %9s %9s %8s\n",
+                kernel.c_str(), isa_name(isa), threads, peak, "M x N x K", "best ms", "GFLOP/s",
+                "peak", "(median)", "Eigen", "vs Eigen");
   for (const Shape& s : shapes) {
     std::mt19937 rng(1);
     std::uniform_real_distribution<float> dist(-1.f, 1.f);
@@ -131,23 +144,21 @@ int bench_kernel(const Args& args) {
     for (auto& x : A) x = dist(rng);
     for (auto& x : B) x = dist(rng);
     int iters = iters_opt;
-    double sec = 0;
-    if (kernel == "gemm") {
-      const gemm::PackedB pb = gemm::PackedB::pack(isa, B.data(), s.K, s.N, s.N, false);
-      sec = median_seconds([&] { gemm::gemm(&pool, s.M, A.data(), s.K, pb, C.data(), s.N); },
-                           iters);
-    } else {
-      sec = median_seconds(
-          [&] {
-            gemm::gemm_unpacked(isa, &pool, s.M, s.N, s.K, A.data(), s.K, B.data(), s.N, false,
-                                C.data(), s.N);
-          },
-          iters);
-    }
+    const gemm::PackedB pb = kernel == "gemm"
+                                 ? gemm::PackedB::pack(isa, B.data(), s.K, s.N, s.N, false)
+                                 : gemm::PackedB();
+    const std::function<void()> run_tern = [&] {
+      if (kernel == "gemm")
+        gemm::gemm(&pool, s.M, A.data(), s.K, pb, C.data(), s.N);
+      else
+        gemm::gemm_unpacked(isa, &pool, s.M, s.N, s.K, A.data(), s.K, B.data(), s.N, false,
+                            C.data(), s.N);
+    };
+    const auto [t, te] = time_alternately(
+        run_tern, have_eigen ? eigen_gemm_runner(s.M, s.N, s.K) : std::function<void()>(), iters);
     const double flop = 2.0 * s.M * s.N * s.K;
-    const double gflops = flop / sec * 1e-9;
-    double eigen = 0;
-    if (have_eigen) eigen = flop / eigen_gemm_median_seconds(s.M, s.N, s.K, iters) * 1e-9;
+    const double gflops = flop / t.best * 1e-9, median_gflops = flop / t.median * 1e-9;
+    const double eigen = have_eigen ? flop / te.best * 1e-9 : 0;
     if (json) {
       nlohmann::json j;
       j["kernel"] = kernel;
@@ -157,8 +168,10 @@ int bench_kernel(const Args& args) {
       j["N"] = s.N;
       j["K"] = s.K;
       j["iters"] = iters;
-      j["median_ms"] = sec * 1e3;
+      j["best_ms"] = t.best * 1e3;
+      j["median_ms"] = t.median * 1e3;
       j["gflops"] = gflops;
+      j["median_gflops"] = median_gflops;
       j["peak_gflops"] = peak;
       j["fraction_of_peak"] = gflops / peak;
       j["eigen_gflops"] = have_eigen ? nlohmann::json(eigen) : nlohmann::json(nullptr);
@@ -169,8 +182,10 @@ int bench_kernel(const Args& args) {
       char name[64];
       std::snprintf(name, sizeof name, "%lldx%lldx%lld", (long long)s.M, (long long)s.N,
                     (long long)s.K);
-      std::printf("%-18s %9.3f %9.1f %6.1f%% %9.1f %7.2fx\n", name, sec * 1e3, gflops,
-                  100 * gflops / peak, eigen, have_eigen ? gflops / eigen : 0.0);
+      char median[32];
+      std::snprintf(median, sizeof median, "(%.1f)", median_gflops);
+      std::printf("%-18s %9.3f %9.1f %6.1f%% %9s %9.1f %7.2fx\n", name, t.best * 1e3, gflops,
+                  100 * gflops / peak, median, eigen, have_eigen ? gflops / eigen : 0.0);
     }
     std::fflush(stdout);
   }

@@ -139,7 +139,7 @@ Plan make_plan(const GemmConfig& cfg, int threads, int64_t M, int64_t N, int64_t
 // Loop nest of one task (rows [m0, m1) × columns [n0, n1) of C), as BLIS:
 //   for each NC block of columns:    its kc × NC slice of packed B stays in L3
 //     for each K block (kc):
-//       for each MC block of rows:   the mc × kc block of A stays in L2 (copied first if copies_a)
+//       for each MC block of rows:   the mc × kc block of A (read in place) stays in L2
 //         for each NR panel:         its kc × NR slice of packed B stays in L1 ...
 //           for each MR row panel:   ... while the microkernel streams the A rows past it
 // The first K block starts from the residual (or zero), later ones from the partial sums in C; the
@@ -158,10 +158,15 @@ void run_task(const GemmConfig& cfg, const Plan& plan, int64_t m0, int64_t m1, i
         const int64_t ic1 = std::min(m1, ic + cfg.mc);
         for (int64_t n = jc; n < jc1; n += NR) {
           const int64_t nr = std::min(NR, jc1 - n);
-          const float* bpanel = bp + slice_offset(cfg.nr, K, N, plan.kbs, n / NR, kb);
+          const float* bslice = bp + slice_offset(cfg.nr, K, N, plan.kbs, n / NR, kb);
           const float* bias = last && ep.bias ? ep.bias + n : nullptr;
           for (int64_t m = ic; m < ic1; m += MR) {
-            const int64_t rn = std::min(MR, ic1 - m);
+            // The first column panel meets each A panel first (from L3 or memory): fetch the
+            // next panel's rows while this one computes.
+            if (n == jc)
+              for (int64_t r = m + MR; r < std::min(m + 2 * MR, ic1); ++r)
+                for (int64_t k = 0; k < kc; k += 64 / int64_t{sizeof(float)})
+                  __builtin_prefetch(A + r * lda + k0 + k, 0, 3);
             float* c = C + m * ldc + n;
             const float* init = c;
             int64_t ldi = ldc;
@@ -169,8 +174,8 @@ void run_task(const GemmConfig& cfg, const Plan& plan, int64_t m0, int64_t m1, i
               init = ep.residual ? ep.residual + m * ep.ldr + n : nullptr;
               ldi = ep.ldr;
             }
-            cfg.ukernel[rn - 1](kc, A + m * lda + k0, lda, bpanel, c, ldc, nr, init, ldi, bias,
-                                act);
+            cfg.ukernel[std::min(MR, ic1 - m) - 1](kc, A + m * lda + k0, lda, bslice, c, ldc, nr,
+                                                   init, ldi, bias, act);
           }
         }
       }
