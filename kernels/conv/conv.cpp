@@ -58,10 +58,13 @@ void im2col_nhwc(const ConvParams& p, int64_t H, int64_t W, int64_t OH, int64_t 
 }
 
 // Rows of A per task: the tile (rows × K floats) stays within ~256 KiB of L2, and big enough
-// layers still give a few tasks per thread. Depends on the shape only.
-static int64_t tile_rows(int64_t M, int64_t K, int64_t blocks) {
-  int64_t rows = std::clamp<int64_t>((64 * 1024) / K, 16, 256);
-  while (rows > 16 && ((M + rows - 1) / rows) * blocks < 8) rows /= 2;
+// layers still give a few tasks per thread; a multiple of the GEMM's row panel. Depends on the
+// shape only.
+static int64_t tile_rows(Isa isa, int64_t M, int64_t K, int64_t blocks) {
+  const int64_t mr = gemm::rows_per_panel(isa), min_rows = 3 * mr;
+  auto panels = [&](int64_t r) { return std::max(min_rows, r / mr * mr); };
+  int64_t rows = panels(std::clamp<int64_t>((64 * 1024) / K, min_rows, 256));
+  while (rows > min_rows && ((M + rows - 1) / rows) * blocks < 8) rows = panels(rows / 2);
   return rows;
 }
 
@@ -73,7 +76,7 @@ void Conv2d::run(Parallel* par, int64_t N, int64_t H, int64_t W, const float* x,
   const int64_t M = N * OH * OW, K = k(), OC = p_.out_channels;
   const bool direct = p_.kernel_h == 1 && p_.kernel_w == 1 && p_.stride == 1 && p_.pad == 0;
   const int64_t blocks = static_cast<int64_t>(blocks_.size());
-  const int64_t rows = tile_rows(M, K, blocks);
+  const int64_t rows = tile_rows(isa_, M, K, blocks);
   const int64_t tiles = (M + rows - 1) / rows;
   parallel_for_2d(par, tiles, blocks, [&](int64_t t, int64_t j) {
     const int64_t m0 = t * rows, mr = std::min(rows, M - m0), n0 = j * kBlockN;

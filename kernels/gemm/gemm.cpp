@@ -230,6 +230,8 @@ PackedB PackedB::pack(Isa isa, const float* b, int64_t K, int64_t N, int64_t ldb
   return p;
 }
 
+int64_t rows_per_panel(Isa isa) { return gemm_config(isa).mr; }
+
 void gemm(Parallel* par, int64_t M, const float* A, int64_t lda, const PackedB& B, float* C,
           int64_t ldc, const Epilogue& ep) {
   if (B.empty()) return;

@@ -66,6 +66,11 @@ void gemm_unpacked(Isa isa, Parallel* par, int64_t M, int64_t N, int64_t K, cons
                    int64_t lda, const float* B, int64_t ldb, bool b_is_nk, float* C, int64_t ldc,
                    const Epilogue& ep = {});
 
+// Rows of C one microkernel call computes for this ISA (MR). GEMMs whose M is a multiple of it
+// never run a partial row panel, which is slower per row: callers that cut M into pieces should
+// cut at multiples of it.
+int64_t rows_per_panel(Isa isa);
+
 // The oracle: plain loops, double accumulation, same epilogue semantics.
 void gemm_reference(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
                     int64_t ldb, bool b_is_nk, float* C, int64_t ldc, const Epilogue& ep = {});
