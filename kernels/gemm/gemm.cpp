@@ -109,15 +109,16 @@ struct Plan {
 
 // Tiles for the threads. Any tiling gives the same bits (each element of C is the same sequence of
 // multiply-adds over the same K blocks whatever tile it lands in), so the tiling may follow the
-// thread count: one tile on one thread, else about 4 tiles per thread but none below
-// kMinTaskFlops (threading a tiny GEMM costs more than it saves).
+// thread count: one tile on one thread, else about 2 tiles per thread (measured: more tiles cost
+// more in locality than they gain in balance) but none below kMinTaskFlops (threading a tiny GEMM
+// costs more than it saves).
 Plan make_plan(const GemmConfig& cfg, int threads, int64_t M, int64_t N, int64_t K) {
   constexpr double kMinTaskFlops = 4e6;
   Plan p;
   p.kbs = k_blocks(cfg, K);
   p.mt = round_up(M, cfg.mr);
   p.nt = round_up(N, cfg.nr);
-  const int64_t target = threads > 1 ? 4 * int64_t{threads} : 1;
+  const int64_t target = threads > 1 ? 2 * int64_t{threads} : 1;
   auto tasks = [&] { return ceil_div(M, p.mt) * ceil_div(N, p.nt); };
   auto flops = [&](int64_t mt, int64_t nt) {
     return 2.0 * std::min(mt, M) * std::min(nt, N) * std::max<int64_t>(K, 1);
@@ -139,7 +140,7 @@ Plan make_plan(const GemmConfig& cfg, int threads, int64_t M, int64_t N, int64_t
 // Loop nest of one task (rows [m0, m1) × columns [n0, n1) of C), as BLIS:
 //   for each NC block of columns:    its kc × NC slice of packed B stays in L3
 //     for each K block (kc):
-//       for each MC block of rows:   the mc × kc block of A (read in place) stays in L2
+//       for each block of mc rows:   the mc × kc block of A (read in place) stays in L2
 //         for each NR panel:         its kc × NR slice of packed B stays in L1 ...
 //           for each MR row panel:   ... while the microkernel streams the A rows past it
 // The first K block starts from the residual (or zero), later ones from the partial sums in C; the
@@ -148,14 +149,18 @@ void run_task(const GemmConfig& cfg, const Plan& plan, int64_t m0, int64_t m1, i
               int64_t n1, int64_t N, int64_t K, const float* A, int64_t lda, const float* bp, float* C,
               int64_t ldc, const Epilogue& ep) {
   const int64_t NR = cfg.nr, MR = cfg.mr;
+  // Up to 4·MC rows stay one block, so B streams through once (measured better for the 128- and
+  // 197-row GEMMs of the transformers); taller tasks go in MC-row blocks, small enough that the
+  // block of A survives in L2 while B and C stream past it.
+  const int64_t mc = m1 - m0 <= 4 * cfg.mc ? m1 - m0 : cfg.mc;
   for (int64_t jc = n0; jc < n1; jc += cfg.nc) {
     const int64_t jc1 = std::min(n1, jc + cfg.nc);
     for (int64_t kb = 0; kb < plan.kbs.nkb; ++kb) {
       const int64_t k0 = kb * plan.kbs.kc, kc = std::min(plan.kbs.kc, K - k0);
       const bool last = kb == plan.kbs.nkb - 1;
       const Activation act = last ? ep.act : Activation::none;
-      for (int64_t ic = m0; ic < m1; ic += cfg.mc) {
-        const int64_t ic1 = std::min(m1, ic + cfg.mc);
+      for (int64_t ic = m0; ic < m1; ic += mc) {
+        const int64_t ic1 = std::min(m1, ic + mc);
         for (int64_t n = jc; n < jc1; n += NR) {
           const int64_t nr = std::min(NR, jc1 - n);
           const float* bslice = bp + slice_offset(cfg.nr, K, N, plan.kbs, n / NR, kb);

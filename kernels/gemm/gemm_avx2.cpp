@@ -39,38 +39,8 @@ void ukernel_avx2(int64_t kc, const float* a, int64_t lda, const float* b, float
   __m256 acc0[R], acc1[R];
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = _mm256_setzero_ps();
-  int64_t k = 0;
-  if constexpr (R <= 2) {
-    // Fewer than 8 independent FMA chains cannot hide the FMA latency on two pipes: a second
-    // set of accumulators takes the odd k, added in at the end (R = 3 would run out of the 16
-    // registers).
-    __m256 acc2[R], acc3[R];
-#pragma GCC unroll 16
-    for (int r = 0; r < R; ++r) acc2[r] = acc3[r] = _mm256_setzero_ps();
-#pragma GCC unroll 2
-    for (; k + 2 <= kc; k += 2) {
-      const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
-      const __m256 b2 = _mm256_load_ps(b + 16), b3 = _mm256_load_ps(b + 24);
-#pragma GCC unroll 16
-      for (int r = 0; r < R; ++r) {
-        const __m256 av = _mm256_broadcast_ss(a + r * lda);
-        const __m256 av2 = _mm256_broadcast_ss(a + r * lda + 1);
-        acc0[r] = _mm256_fmadd_ps(av, b0, acc0[r]);
-        acc1[r] = _mm256_fmadd_ps(av, b1, acc1[r]);
-        acc2[r] = _mm256_fmadd_ps(av2, b2, acc2[r]);
-        acc3[r] = _mm256_fmadd_ps(av2, b3, acc3[r]);
-      }
-      a += 2;
-      b += 2 * kNr;
-    }
-#pragma GCC unroll 16
-    for (int r = 0; r < R; ++r) {
-      acc0[r] = _mm256_add_ps(acc0[r], acc2[r]);
-      acc1[r] = _mm256_add_ps(acc1[r], acc3[r]);
-    }
-  }
 #pragma GCC unroll 4
-  for (; k < kc; ++k) {
+  for (int64_t k = 0; k < kc; ++k) {
     const __m256 b0 = _mm256_load_ps(b);
     const __m256 b1 = _mm256_load_ps(b + 8);
 #pragma GCC unroll 16
@@ -134,7 +104,7 @@ const GemmConfig kConfig = {
     kMr,
     kNr,
     /*kc=*/256,
-    /*mc=*/144,
+    /*mc=*/72,
     /*nc=*/4096,
     {ukernel_avx2<1>, ukernel_avx2<2>, ukernel_avx2<3>, ukernel_avx2<4>, ukernel_avx2<5>,
      ukernel_avx2<6>},

@@ -63,37 +63,8 @@ void ukernel_avx512(int64_t kc, const float* a, int64_t lda, const float* b, flo
   __m512 acc0[R], acc1[R];
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = _mm512_setzero_ps();
-  int64_t k = 0;
-  if constexpr (2 * R < 8) {
-    // Fewer than 8 independent FMA chains cannot hide the FMA latency on two pipes: a second
-    // set of accumulators takes the odd k, added in at the end.
-    __m512 acc2[R], acc3[R];
-#pragma GCC unroll 16
-    for (int r = 0; r < R; ++r) acc2[r] = acc3[r] = _mm512_setzero_ps();
-#pragma GCC unroll 2
-    for (; k + 2 <= kc; k += 2) {
-      const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
-      const __m512 b2 = _mm512_load_ps(b + 32), b3 = _mm512_load_ps(b + 48);
-#pragma GCC unroll 16
-      for (int r = 0; r < R; ++r) {
-        const __m512 av = _mm512_set1_ps(a[r * lda]);
-        const __m512 av2 = _mm512_set1_ps(a[r * lda + 1]);
-        acc0[r] = _mm512_fmadd_ps(av, b0, acc0[r]);
-        acc1[r] = _mm512_fmadd_ps(av, b1, acc1[r]);
-        acc2[r] = _mm512_fmadd_ps(av2, b2, acc2[r]);
-        acc3[r] = _mm512_fmadd_ps(av2, b3, acc3[r]);
-      }
-      a += 2;
-      b += 2 * kNr;
-    }
-#pragma GCC unroll 16
-    for (int r = 0; r < R; ++r) {
-      acc0[r] = _mm512_add_ps(acc0[r], acc2[r]);
-      acc1[r] = _mm512_add_ps(acc1[r], acc3[r]);
-    }
-  }
 #pragma GCC unroll 4
-  for (; k < kc; ++k) {
+  for (int64_t k = 0; k < kc; ++k) {
     const __m512 b0 = _mm512_load_ps(b);
     const __m512 b1 = _mm512_load_ps(b + 16);
 #pragma GCC unroll 16

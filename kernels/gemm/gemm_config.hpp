@@ -13,9 +13,10 @@
 // the row streams prefetch well.
 //
 // Microkernel contract, ukernel[mr - 1] for 1 <= mr <= MR, 0 <= nr <= NR, kc >= 0:
-//   for r < mr, j < nr:  s = Σ_k a[r·lda + k] · b[k·NR + j]   (from 0, one fused multiply-add
-//                        per k in k order on AVX2 / AVX-512; kernels with few rows sum even and
-//                        odd k separately and add the two at the end)
+//   for r < mr, j < nr:  s = Σ_k a[r·lda + k] · b[k·NR + j]   (from 0, one multiply-add per k in
+//                        k order, fused on AVX2 / AVX-512; the same for every mr, so a row's
+//                        result never depends on which panel it falls in: batching and thread
+//                        counts do not change any bit)
 //                        c[r·ldc + j] = act(s + (init ? init[r·ldi + j] : 0) + (bias ? bias[j] : 0))
 //   It reads b[0 .. kc·NR) fully, a[r·lda + k] for r < mr, k < kc, and of c / init / bias only the
 //   mr × nr elements above (masked loads and stores on the column tail): nothing out of bounds.
@@ -36,7 +37,7 @@ inline constexpr int kMaxMr = 16;
 struct GemmConfig {
   Isa isa;
   int mr, nr;          // register tile
-  int kc, mc, nc;      // cache blocking: K block, rows of C per task, max columns of C per task
+  int kc, mc, nc;      // cache blocking: K block, rows of A per L2 block, columns per L3 block
   UkernelFn ukernel[kMaxMr];  // ukernel[mr - 1]
   const char* name;    // e.g. "f32_gemm_6x16__avx2_fma"
 };
