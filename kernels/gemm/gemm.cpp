@@ -161,15 +161,23 @@ void run_task(const GemmConfig& cfg, const Plan& plan, int64_t m0, int64_t m1, i
       const Activation act = last ? ep.act : Activation::none;
       for (int64_t ic = m0; ic < m1; ic += mc) {
         const int64_t ic1 = std::min(m1, ic + mc);
+        // The block's rows in ceil(rows / MR) panels of even height (128 rows: 18 × 6 + 4 × 5,
+        // not 21 × 6 + 2): a panel of one or two rows has too few FMA chains to keep the units
+        // busy. Every row is summed the same way whatever its panel's height.
+        const int64_t panels = ceil_div(ic1 - ic, MR), base = (ic1 - ic) / panels;
+        const int64_t taller = (ic1 - ic) % panels;  // the first `taller` panels get base + 1 rows
+        auto height = [&](int64_t i) { return base + (i < taller ? 1 : 0); };
         for (int64_t n = jc; n < jc1; n += NR) {
           const int64_t nr = std::min(NR, jc1 - n);
           const float* bslice = bp + slice_offset(cfg.nr, K, N, plan.kbs, n / NR, kb);
           const float* bias = last && ep.bias ? ep.bias + n : nullptr;
-          for (int64_t m = ic; m < ic1; m += MR) {
+          int64_t m = ic;
+          for (int64_t i = 0; i < panels; m += height(i), ++i) {
+            const int64_t rows = height(i);
             // The first column panel meets each A panel first (from L3 or memory): fetch the
             // next panel's rows while this one computes.
-            if (n == jc)
-              for (int64_t r = m + MR; r < std::min(m + 2 * MR, ic1); ++r)
+            if (n == jc && i + 1 < panels)
+              for (int64_t r = m + rows; r < m + rows + height(i + 1); ++r)
                 for (int64_t k = 0; k < kc; k += 64 / int64_t{sizeof(float)})
                   __builtin_prefetch(A + r * lda + k0 + k, 0, 3);
             float* c = C + m * ldc + n;
@@ -179,8 +187,8 @@ void run_task(const GemmConfig& cfg, const Plan& plan, int64_t m0, int64_t m1, i
               init = ep.residual ? ep.residual + m * ep.ldr + n : nullptr;
               ldi = ep.ldr;
             }
-            cfg.ukernel[std::min(MR, ic1 - m) - 1](kc, A + m * lda + k0, lda, bslice, c, ldc, nr,
-                                                   init, ldi, bias, act);
+            cfg.ukernel[rows - 1](kc, A + m * lda + k0, lda, bslice, c, ldc, nr, init, ldi, bias,
+                                  act);
           }
         }
       }
