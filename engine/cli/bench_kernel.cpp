@@ -22,7 +22,7 @@ const char kHelp[] =
     "usage: tern bench --kernel gemm|gemm_unpacked [--shape MxNxK ...] [--threads N] [--iters N]\n"
     "                  [--json]\n"
     "Times C[M,N] = A[M,K]·B[K,N] with the active ISA (TERN_ISA caps it) against this machine's\n"
-    "FMA peak (measured in the same run, fastest of 3) and Eigen's GEMM, run alternately with\n"
+    "FMA peak (measured in the same run, fastest of 10) and Eigen's GEMM, run alternately with\n"
     "Tern's. Reports the fastest run's GFLOP/s (and the median's). gemm: B packed once beforehand;\n"
     "gemm_unpacked: B packed inside every call. Default shapes: squares 256..2048 and model shapes.\n"
     "  --threads N   threads for Tern (default 1; Eigen runs on one)\n"

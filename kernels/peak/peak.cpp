@@ -25,18 +25,21 @@ double now_s() {
 }  // namespace
 
 double measure_fma_peak_gflops(Isa isa, int threads, double seconds) {
+  // The fastest of several short runs: on a shared machine any one run may be slowed down, and
+  // a peak measured low would flatter every fraction reported against it.
+  constexpr int kReps = 10;
   threads = std::max(threads, 1);
   float sink = 0;
-  // Calibrate on one thread: iterations that take about seconds / 5.
+  // Calibrate on one thread: iterations that take about seconds / kReps.
   int64_t iters = 1 << 16;
   for (;;) {
     const double t0 = now_s();
     run_loop(isa, iters, &sink);
-    if (now_s() - t0 >= seconds / 5 || iters > (int64_t{1} << 40)) break;
+    if (now_s() - t0 >= seconds / kReps || iters > (int64_t{1} << 40)) break;
     iters *= 2;
   }
   double best = 0;
-  for (int rep = 0; rep < 3; ++rep) {
+  for (int rep = 0; rep < kReps; ++rep) {
     std::vector<float> sinks(threads);
     std::atomic<int> ready{0};
     std::atomic<bool> go{false};

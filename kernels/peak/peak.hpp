@@ -8,8 +8,9 @@
 
 namespace tern {
 
-// GFLOP/s (1 FMA = 2 FLOP) of `threads` threads (>= 1) running the loop for about `seconds`.
-double measure_fma_peak_gflops(Isa isa, int threads, double seconds = 0.2);
+// GFLOP/s (1 FMA = 2 FLOP) of `threads` threads (>= 1) running the loop: the fastest of 10 runs
+// that take about `seconds` together.
+double measure_fma_peak_gflops(Isa isa, int threads, double seconds = 0.4);
 
 // One thread's loop: `iters` iterations, returns the FLOPs it did. sink receives a value derived
 // from the accumulators so the loop cannot be optimised away.
