@@ -1,8 +1,10 @@
 #pragma once
 // How kernels run work on several threads without knowing about the engine's thread pool:
-// operators take a Parallel* (nullptr = run on the calling thread). Work is split into tasks
-// whose boundaries depend only on the problem shape, never on the thread count, so results are
-// bit-identical for any number of threads.
+// operators take a Parallel* (nullptr = run on the calling thread). Results never depend on the
+// thread count: work is split into tasks whose boundaries depend only on the problem shape, or
+// (GEMM) into tiles that may follow the thread count but compute every element by the same
+// sequence of operations whatever tile it lands in. Either way the bits are the same for any
+// number of threads.
 #include <cstdint>
 #include <type_traits>
 #include <utility>
