@@ -263,6 +263,14 @@ def run(args) -> dict:
             eng.stop()
 
     tern = all_engines.get("tern")
+    # A peak probe can only be slowed down by the rest of the machine (another engine's threads
+    # still spinning, other tenants), never sped up: every case is measured against the highest
+    # peak any `tern bench` call of this run saw for its ISA and thread count.
+    for c in results["cases"]:
+        t = c["engines"].get("tern") or {}
+        peak = getattr(tern, "peaks", {}).get((t.get("isa"), c["threads"]))
+        if peak and t.get("gflops"):
+            t["peak_gflops"], t["fraction_of_peak"] = peak, t["gflops"] / peak
     isa = None
     for c in results["cases"]:
         isa = isa or (c["engines"].get("tern") or {}).get("isa")

@@ -181,6 +181,7 @@ class TernEngine(Engine):
         super().__init__()
         self.bin, self.run_model, self.workdir, self.warmup = tern_bin, run_model_bin, workdir, warmup
         self.last_json: dict = {}
+        self.peaks: dict = {}  # (isa, threads) -> the highest FMA peak any call measured
         if not tern_bin or not os.access(tern_bin, os.X_OK):
             self.available, self.reason = False, f"tern binary not found ({tern_bin})"
         else:
@@ -209,6 +210,9 @@ class TernEngine(Engine):
         if p.returncode != 0:
             raise RuntimeError(f"tern bench failed: {p.stderr.strip()}")
         self.last_json = json.loads(p.stdout.strip().splitlines()[-1])
+        key = (self.last_json.get("isa"), self.threads)
+        if self.last_json.get("peak_gflops"):
+            self.peaks[key] = max(self.peaks.get(key, 0.0), self.last_json["peak_gflops"])
         return self.last_json
 
     def warm(self, warmup, max_s):
