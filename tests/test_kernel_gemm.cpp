@@ -58,7 +58,8 @@ double act_exact(double v, Activation act) {
 
 // Runs one case for one ISA, checks every element against an exact (double) evaluation within the
 // rounding bound and against gemm_reference; returns C.
-std::vector<float> run_case(const Case& c, Isa isa, Parallel* par, uint64_t seed, bool check = true) {
+std::vector<float> run_case(const Case& c, Isa isa, Parallel* par, uint64_t seed,
+                            bool check = true) {
   const auto A = test::random_floats(size_t(std::max<int64_t>(c.M * c.lda, 1)), seed);
   const int64_t b_rows = c.b_is_nk ? c.N : c.K;
   const auto B = test::random_floats(size_t(std::max<int64_t>(b_rows * c.ldb, 1)), seed + 1);
@@ -99,7 +100,8 @@ std::vector<float> run_case(const Case& c, Isa isa, Parallel* par, uint64_t seed
     for (int64_t n = 0; n < c.ldc; ++n) {
       const float got = C[m * c.ldc + n];
       if (n >= c.N) {  // padding between rows must not be touched
-        if (got != sentinel && bad++ < 3) FAIL_CHECK(describe(c, isa) << ": wrote padding at " << m << "," << n);
+        if (got != sentinel && bad++ < 3)
+          FAIL_CHECK(describe(c, isa) << ": wrote padding at " << m << "," << n);
         continue;
       }
       double dot = 0, abs_dot = 0;
@@ -143,13 +145,15 @@ TEST_CASE("gemm microkernels: every mr <= MR and nr <= NR, init/bias, no writes 
       for (int64_t nr = 1; nr <= cfg.nr; ++nr) {
         for (int with_init = 0; with_init < 2; ++with_init) {
           std::vector<float> c((cfg.mr + 1) * ldc, -7.f);
-          cfg.ukernel[mr - 1](kc, a.data(), lda, b, c.data(), ldc, nr, with_init ? init.data() : nullptr,
-                              ldc, with_init ? bias.data() : nullptr, Activation::relu);
+          cfg.ukernel[mr - 1](kc, a.data(), lda, b, c.data(), ldc, nr,
+                              with_init ? init.data() : nullptr, ldc,
+                              with_init ? bias.data() : nullptr, Activation::relu);
           for (int64_t r = 0; r <= cfg.mr; ++r)
             for (int64_t j = 0; j < ldc; ++j) {
               const float got = c[r * ldc + j];
               if (r >= mr || j >= nr) {
-                if (got != -7.f) FAIL_CHECK("mr=" << mr << " nr=" << nr << " wrote (" << r << "," << j << ")");
+                if (got != -7.f)
+                  FAIL_CHECK("mr=" << mr << " nr=" << nr << " wrote (" << r << "," << j << ")");
                 continue;
               }
               double acc = with_init ? init[r * ldc + j] : 0.0;
@@ -174,8 +178,10 @@ TEST_CASE("gemm: edge shapes around MR, NR and KC, odd strides, both B layouts")
     const int64_t MR = cfg.mr, NR = cfg.nr, KC = cfg.kc;
     std::vector<Case> cases;
     for (int64_t M = 1; M <= MR + 1; ++M) cases.push_back(plain(M, NR + 3, 19));
-    for (int64_t N : {int64_t(1), NR - 1, NR, NR + 1, 2 * NR + 3}) cases.push_back(plain(MR + 1, N, 23));
-    for (int64_t K : {int64_t(1), KC - 1, KC, KC + 1, 2 * KC + 5}) cases.push_back(plain(3, NR + 5, K));
+    for (int64_t N : {int64_t(1), NR - 1, NR, NR + 1, 2 * NR + 3})
+      cases.push_back(plain(MR + 1, N, 23));
+    for (int64_t K : {int64_t(1), KC - 1, KC, KC + 1, 2 * KC + 5})
+      cases.push_back(plain(3, NR + 5, K));
     cases.push_back(plain(1, 1, 1));
     cases.push_back(plain(1, 300, 70));   // M = 1
     cases.push_back(plain(77, 1, 130));   // N = 1
@@ -245,7 +251,9 @@ TEST_CASE("gemm: agrees with Eigen (double) on larger products") {
     CAPTURE(isa_name(isa));
     const int64_t M = 67, N = 150, K = 530;
     const auto a = test::random_floats(M * K, 71), b = test::random_floats(K * N, 72);
-    Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> Am(a.data(), M, K), Bm(b.data(), K, N);
+    Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> Am(
+        a.data(), M, K),
+        Bm(b.data(), K, N);
     const Eigen::MatrixXd Cd = Am.cast<double>() * Bm.cast<double>();
     const Eigen::MatrixXd absd = Am.cast<double>().cwiseAbs() * Bm.cast<double>().cwiseAbs();
     std::vector<float> c(M * N);
@@ -361,8 +369,9 @@ TEST_CASE("gemm: a row's result does not depend on the other rows (batching chan
       for (int64_t m = 1; m <= 2 * mr + 1; ++m) {
         std::vector<float> part(m * N);
         gemm::gemm(nullptr, m, A.data() + start * K, K, pb, part.data(), N, ep);
-        CHECK_MESSAGE(std::memcmp(part.data(), all.data() + start * N, part.size() * sizeof(float)) == 0,
-                      "rows " << start << ".." << start + m);
+        CHECK_MESSAGE(
+            std::memcmp(part.data(), all.data() + start * N, part.size() * sizeof(float)) == 0,
+            "rows " << start << ".." << start + m);
       }
   }
 }

@@ -23,8 +23,9 @@ const char kHelp[] =
     "                  [--json]\n"
     "Times C[M,N] = A[M,K]·B[K,N] with the active ISA (TERN_ISA caps it) against this machine's\n"
     "FMA peak (measured in the same run, fastest of 10) and Eigen's GEMM, run alternately with\n"
-    "Tern's. Reports the fastest run's GFLOP/s (and the median's). gemm: B packed once beforehand;\n"
-    "gemm_unpacked: B packed inside every call. Default shapes: squares 256..2048 and model shapes.\n"
+    "Tern's. Reports the fastest run's GFLOP/s (and the median's).\n"
+    "gemm: B packed once beforehand; gemm_unpacked: B packed inside every call.\n"
+    "Default shapes: squares 256..2048 and model shapes.\n"
     "  --threads N   threads for Tern (default 1; Eigen runs on one)\n"
     "  --iters N     timed runs per shape, each (default: enough for about 0.5 s of Tern)\n"
     "  --json        one JSON object per shape\n";
@@ -116,7 +117,8 @@ int bench_kernel(const Args& args) {
     } else if (a == "--json") {
       json = true;
     } else {
-      fail("bench: unknown option '", a, "' for --kernel mode (see tern bench --kernel gemm --help)");
+      fail("bench: unknown option '", a,
+           "' for --kernel mode (see tern bench --kernel gemm --help)");
     }
   }
   if (kernel != "gemm" && kernel != "gemm_unpacked")

@@ -91,7 +91,8 @@ void pack_b_panels(const GemmConfig& cfg, const float* b, int64_t K, int64_t N, 
         }
       } else {
         if (nn < nr_tile)
-          for (int64_t k = k0; k < k1; ++k) std::fill(d + k * nr_tile + nn, d + (k + 1) * nr_tile, 0.f);
+          for (int64_t k = k0; k < k1; ++k)
+            std::fill(d + k * nr_tile + nn, d + (k + 1) * nr_tile, 0.f);
         for (int64_t j = 0; j < nn; ++j) {
           const float* src = b + (n0 + j) * ldb;
           for (int64_t k = k0; k < k1; ++k) d[k * nr_tile + j] = src[k];
@@ -146,8 +147,8 @@ Plan make_plan(const GemmConfig& cfg, int threads, int64_t M, int64_t N, int64_t
 // The first K block starts from the residual (or zero), later ones from the partial sums in C; the
 // last applies bias and activation.
 void run_task(const GemmConfig& cfg, const Plan& plan, int64_t m0, int64_t m1, int64_t n0,
-              int64_t n1, int64_t N, int64_t K, const float* A, int64_t lda, const float* bp, float* C,
-              int64_t ldc, const Epilogue& ep) {
+              int64_t n1, int64_t N, int64_t K, const float* A, int64_t lda, const float* bp,
+              float* C, int64_t ldc, const Epilogue& ep) {
   const int64_t NR = cfg.nr, MR = cfg.mr;
   // Up to 4·MC rows stay one block, so B streams through once (measured better for the 128- and
   // 197-row GEMMs of the transformers); taller tasks go in MC-row blocks, small enough that the
@@ -260,7 +261,8 @@ void gemm_unpacked(Isa isa, Parallel* par, int64_t M, int64_t N, int64_t K, cons
   const int64_t panels = ceil_div(N, cfg.nr);
   float* bp = t_b_scratch.get(static_cast<size_t>(panels * cfg.nr * K));
   // Packing is a K × N copy against M × N × K multiply-adds: split it only when it is large.
-  const int64_t panels_per_task = std::max<int64_t>(1, (int64_t{1} << 16) / (cfg.nr * std::max<int64_t>(K, 1)));
+  const int64_t panels_per_task =
+      std::max<int64_t>(1, (int64_t{1} << 16) / (cfg.nr * std::max<int64_t>(K, 1)));
   parallel_for(par, ceil_div(panels, panels_per_task), [&](int64_t t) {
     const int64_t p0 = t * panels_per_task;
     pack_b_panels(cfg, B, K, N, ldb, b_is_nk, bp, p0, std::min(panels, p0 + panels_per_task));

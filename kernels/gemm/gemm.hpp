@@ -9,7 +9,8 @@
 // Epilogue order: bias, then residual, then activation, in one pass over C.
 // (Rounding: K is summed in blocks of the microkernel's kc, each block's sum added to the residual
 // or to the partial sums already in C, which is what lets the residual alias C; the result differs
-// from the reference's order only in the last bits.) Bounds: the kernels read exactly A[M, K] (lda), B[K or N rows] (ldb), bias[N] and
+// from the reference's order only in the last bits.)
+// Bounds: the kernels read exactly A[M, K] (lda), B[K or N rows] (ldb), bias[N] and
 // residual[M, N] (ldr), and write exactly C[M, N] (ldc): column tails use masked loads and stores,
 // so nothing past the last row or between rows (ld > width) is touched. Layouts and blocking:
 // kernels/gemm/gemm_config.hpp.

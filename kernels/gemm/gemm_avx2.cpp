@@ -25,8 +25,8 @@ inline __m256 activate(__m256 v, Activation act) {
 }
 
 template <int R>
-void ukernel_avx2(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int64_t nr,
-                  const float* init, int64_t ldi, const float* bias, Activation act) {
+void ukernel_avx2(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc,
+                  int64_t nr, const float* init, int64_t ldi, const float* bias, Activation act) {
   const bool full = nr == kNr;
   const __m256i m0 = lane_mask(nr), m1 = lane_mask(nr - 8);
   // The tile of C (or of init) is added after the K loop: prefetch it now so it is in L1 by then.

@@ -49,8 +49,8 @@ inline __m512 activate(__m512 v, Activation act) {
 }
 
 template <int R>
-void ukernel_avx512(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int64_t nr,
-                    const float* init, int64_t ldi, const float* bias, Activation act) {
+void ukernel_avx512(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc,
+                    int64_t nr, const float* init, int64_t ldi, const float* bias, Activation act) {
   const bool full = nr == kNr;
   const int64_t n1 = nr - 16;
   // The tile of C (or of init) is added after the K loop: prefetch it now so it is in L1 by then.

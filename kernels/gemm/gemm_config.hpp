@@ -28,9 +28,9 @@
 
 namespace tern::gemm {
 
-using UkernelFn = void (*)(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc,
-                           int64_t nr, const float* init, int64_t ldi, const float* bias,
-                           Activation act);
+using UkernelFn = void (*)(int64_t kc, const float* a, int64_t lda, const float* b, float* c,
+                           int64_t ldc, int64_t nr, const float* init, int64_t ldi,
+                           const float* bias, Activation act);
 
 inline constexpr int kMaxMr = 16;
 

@@ -20,8 +20,8 @@ inline float activate(float v, Activation act) {
 }
 
 template <int R>
-void ukernel_scalar(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int64_t nr,
-                    const float* init, int64_t ldi, const float* bias, Activation act) {
+void ukernel_scalar(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc,
+                    int64_t nr, const float* init, int64_t ldi, const float* bias, Activation act) {
   float acc[R][kNr];
   for (int r = 0; r < R; ++r)
     for (int j = 0; j < kNr; ++j) acc[r][j] = 0.f;
