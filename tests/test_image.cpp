@@ -291,6 +291,32 @@ TEST_CASE("image: PNG CRCs are not checked (stb ignores them); bad zlib data is 
   CHECK(contains(error_of(make_png(s, &bad_code_z)), "cannot decode PNG"));
 }
 
+TEST_CASE("image: zero-length IDAT chunks (legal, empty) decode like the file without them") {
+  // stb 2.27 memcpy'd the 0 bytes of a leading empty IDAT into a null buffer (UBSan, image_fuzz;
+  // tests/fuzz/regressions/image_fuzz/stb_empty_idat_memcpy_null.png).
+  PngSpec s{3, 2, 2, 8, {}, {}, {}};
+  for (int y = 0; y < 2; ++y) {
+    s.rows.push_back(0);
+    for (int i = 0; i < 9; ++i) s.rows.push_back(uint8_t(40 * y + 7 * i));
+  }
+  const Bytes plain = make_png(s);
+  Bytes split = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+  Bytes ihdr;
+  put_be32(ihdr, 3);
+  put_be32(ihdr, 2);
+  ihdr.insert(ihdr.end(), {8, 2, 0, 0, 0});
+  png_chunk(split, "IHDR", ihdr);
+  png_chunk(split, "IDAT", {});
+  png_chunk(split, "IDAT", zlib_stored(s.rows));
+  png_chunk(split, "IDAT", {});
+  png_chunk(split, "IEND", {});
+  const Image a = decode_image(plain.data(), plain.size(), "plain.png");
+  const Image b = decode_image(split.data(), split.size(), "split.png");
+  CHECK(b.width == 3);
+  CHECK(b.height == 2);
+  CHECK(a.rgb == b.rgb);
+}
+
 TEST_CASE("image: a PNG that inflates past its declared size fails within a bounded allocation") {
   // 1x1 RGB image whose IDAT is a fixed-Huffman stream repeating (length 258, distance 1): about
   // 160x expansion, 64 MB from 400 kB. stb grows its output buffer by doubling; the per-decode

@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <vector>
 
 #include "engine/core/error.hpp"
 #include "engine/core/image.hpp"
@@ -109,6 +110,33 @@ std::string stb_reason() {
   fail(name, ": cannot decode ", kind, ": ", stb_reason());
 }
 
+// A zero-length IDAT chunk is legal PNG and carries no data, but stb 2.27 copies its 0 bytes into
+// the image data buffer before any IDAT has allocated it: memcpy to a null pointer, undefined
+// behaviour (found by image_fuzz). Returns the file without its zero-length IDAT chunks, or an
+// empty vector when it has none (stb does not check CRCs, so dropping whole chunks is safe). The
+// chunk walk stops at the first chunk that does not fit; stb reports the truncation.
+std::vector<uint8_t> without_empty_idat(const uint8_t* data, size_t size) {
+  std::vector<uint8_t> out;
+  bool dropped = false;
+  size_t pos = 8, kept = 0;  // [kept, pos) is still to be copied
+  while (size - pos >= 12) {
+    const uint32_t len = (uint32_t(data[pos]) << 24) | (uint32_t(data[pos + 1]) << 16) |
+                         (uint32_t(data[pos + 2]) << 8) | uint32_t(data[pos + 3]);
+    if (len == 0 && std::memcmp(data + pos + 4, "IDAT", 4) == 0) {
+      out.insert(out.end(), data + kept, data + pos);
+      pos += 12;
+      kept = pos;
+      dropped = true;
+      continue;
+    }
+    if (len > size - pos - 12) break;
+    pos += 12 + size_t(len);
+  }
+  if (!dropped) return {};
+  out.insert(out.end(), data + kept, data + size);
+  return out;
+}
+
 }  // namespace
 
 Image decode_image(const uint8_t* data, size_t size, const std::string& name) {
@@ -129,6 +157,11 @@ Image decode_image(const uint8_t* data, size_t size, const std::string& name) {
     image_detail::validate_jpeg_structure(data, size, name);
   } else if (size >= 16 && std::memcmp(data + 12, "CgBI", 4) == 0) {
     fail(name, ": unsupported image format: Apple CgBI PNG (not a standard PNG)");
+  }
+  std::vector<uint8_t> cleaned;
+  if (fmt.container == Container::png && !(cleaned = without_empty_idat(data, size)).empty()) {
+    data = cleaned.data();
+    size = cleaned.size();
   }
 
   const int len = static_cast<int>(size);  // size <= kMaxImageBytes < INT_MAX
