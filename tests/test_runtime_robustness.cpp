@@ -608,6 +608,15 @@ TEST_CASE(
       }
       CHECK(r.error.find('\n') == std::string::npos);
     }
+    // Any bytes a C caller passes: one line, the name escaped and cut.
+    const std::string odd = "layer2\nfake: second line\x01" + std::string(500, 'x');
+    opts.layer = odd.c_str();
+    const CEmbedding r = c_embed(model, text, opts);
+    CHECK(r.status == TERN_ERROR);
+    CHECK(r.error.find("layer 'layer2\\x0afake: second line\\x01xxx") != std::string::npos);
+    CHECK(r.error.find("...' does not exist") != std::string::npos);
+    CHECK(r.error.find('\n') == std::string::npos);
+    CHECK(r.error.size() < 300);
     tern_model_free(model);
   }
 }
