@@ -1,6 +1,7 @@
 """Embeddings from any layer (PRODUCT.md "Layers"): Tern against PyTorch on random weights.
 
-- ResNet50 (torchvision's ResNet with bottleneck blocks, one per stage to stay quick): `stem` (after
+- ResNet50 (torchvision's ResNet with bottleneck blocks, 2, 1, 3, 2 per stage to stay quick while
+  each stage ends on a block with and without a projection shortcut): `stem` (after
   the max pool) and `layer1` .. `layer4`, each pooled (the stage's global average pool) and unpooled
   (the feature map [N, C, H, W], NCHW as PyTorch), through nn.Sequential slices of torchvision's
   model.
@@ -139,17 +140,19 @@ class LayerTestBase(unittest.TestCase):
 class ResNetLayers(LayerTestBase):
     STAGES = ("stem", "layer1", "layer2", "layer3", "layer4")
     CHANNELS = (64, 256, 512, 1024, 2048)
+    BLOCKS = "2,1,3,2"  # bottlenecks per stage
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
         import torchvision
-        state = resnet_arch.random_source(SEED, Args(layers="1,1,1,1")).state_dict
+        state = resnet_arch.random_source(SEED, Args(layers=cls.BLOCKS)).state_dict
         pth = os.path.join(cls.tmp.name, "resnet.pth")
         torch.save(state, pth)
         cls.model_file = os.path.join(cls.tmp.name, "resnet.tern")
-        export("resnet50", pth, "--layers", "1,1,1,1", "-o", cls.model_file)
-        model = torchvision.models.resnet.ResNet(torchvision.models.resnet.Bottleneck, [1, 1, 1, 1])
+        export("resnet50", pth, "--layers", cls.BLOCKS, "-o", cls.model_file)
+        model = torchvision.models.resnet.ResNet(torchvision.models.resnet.Bottleneck,
+                                               [int(b) for b in cls.BLOCKS.split(",")])
         model.load_state_dict(state)
         cls.torch_model = model.eval()
         rng = np.random.default_rng(SEED)
