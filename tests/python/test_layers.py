@@ -159,9 +159,9 @@ class ResNetLayers(LayerTestBase):
         # Odd sizes: 61x50 -> stem 16x13 -> layer2 8x7 -> layer3 4x4 -> layer4 2x2.
         cls.x = rng.standard_normal((2, 3, 61, 50), dtype=np.float32)
 
-    def reference_maps(self, x: np.ndarray) -> dict[str, np.ndarray]:
+    def reference_maps(self, x: np.ndarray, model=None) -> dict[str, np.ndarray]:
         """Every stage's output, through nn.Sequential slices of torchvision's model."""
-        m = self.torch_model
+        m = model or self.torch_model
         stem = torch.nn.Sequential(m.conv1, m.bn1, m.relu, m.maxpool)
         maps = {}
         with torch.inference_mode():
@@ -220,6 +220,31 @@ class ResNetLayers(LayerTestBase):
                     rel = np.abs(batch[i] - alone).max() / np.abs(alone).max()
                     self.assertLessEqual(rel, 1e-5, f"{stage}: image {i} in the batch vs alone")
 
+    def test_full_size_resnet50_stages(self):
+        """The real resnet50 (3, 4, 6, 3 blocks) through --random-init, on a small image: every
+        stage pooled, layer2 (the seed's low-level features) and layer4 (timm's
+        forward_features) unpooled, the best ISA."""
+        import torchvision
+        path = os.path.join(self.tmp.name, "resnet50_full.tern")
+        export("resnet50", "--random-init", "--seed", str(SEED), "-o", path)
+        state = resnet_arch.random_source(SEED, Args()).state_dict
+        model = torchvision.models.resnet50()
+        model.load_state_dict(state)
+        model.eval()
+        x = np.random.default_rng(SEED + 1).standard_normal((1, 3, 96, 80), dtype=np.float32)
+        maps = self.reference_maps(x, model)
+        isa = self.isas[-1]
+        for stage, channels in zip(self.STAGES, self.CHANNELS):
+            with self.subTest(stage=stage):
+                want = maps[stage].astype(np.float64).mean(axis=(2, 3)).astype(np.float32)
+                got = self.tern_run(path, x, isa, "--layer", stage)
+                self.assertEqual(got.shape, (1, channels))
+                assert_close(self, got, want, f"full {stage} mean")
+        for stage in ("layer2", "layer4"):
+            with self.subTest(stage=stage, pooling="none"):
+                got = self.tern_run(path, x, isa, "--layer", stage, "--pooling", "none")
+                assert_close(self, got, maps[stage], f"full {stage} none", vector_rank=3)
+
     def test_bad_layers_and_poolings(self):
         valid = ("stem", "layer1", "layer2", "layer3", "layer4")
         for layer in ("layer5", "layer0", "3", "-1", "Layer2", "fc"):
@@ -259,9 +284,9 @@ class ViTLayers(LayerTestBase):
         rng = np.random.default_rng(SEED)
         cls.x = rng.standard_normal((3, 3, 64, 64), dtype=np.float32)
 
-    def hidden_states(self, x: np.ndarray) -> list[np.ndarray]:
+    def hidden_states(self, x: np.ndarray, model=None) -> list[np.ndarray]:
         """[embeddings, block 1, ..., block N] and, last, the model's usual output (final LN)."""
-        m = self.torch_model
+        m = model or self.torch_model
         with torch.inference_mode():
             t = torch.from_numpy(x)
             h = m._process_input(t)
@@ -328,6 +353,23 @@ class ViTLayers(LayerTestBase):
                 rel = np.abs(batch[i] - alone).max() / np.abs(alone).max()
                 self.assertLessEqual(rel, 1e-5, f"layer {layer}: image {i} in the batch vs alone")
 
+    def test_full_size_vit_b_16_penultimate(self):
+        """The real vit_b_16 (12 x 768, 197 tokens) through --random-init: --layer -2 with mean
+        pooling (the seed's penultimate-layer embedding) and unpooled, the best ISA."""
+        from torchvision.models.vision_transformer import VisionTransformer
+        path = os.path.join(self.tmp.name, "vit_full.tern")
+        export("vit_b_16", "--random-init", "--seed", str(SEED), "-o", path)
+        model = VisionTransformer(**vit_arch.BASE)
+        model.load_state_dict(vit_arch.random_source(SEED, Args()).state_dict)
+        model.eval()
+        x = np.random.default_rng(SEED + 1).standard_normal((1, 3, 224, 224), dtype=np.float32)
+        penultimate = self.hidden_states(x, model)[vit_arch.BASE["num_layers"] - 1]
+        isa = self.isas[-1]
+        for pooling in ("mean", "none"):
+            with self.subTest(pooling=pooling):
+                got = self.tern_run(path, x, isa, "--layer", "-2", "--pooling", pooling)
+                assert_close(self, got, self.pool(penultimate, pooling), f"vit_b_16 -2 {pooling}")
+
     def test_bad_layers(self):
         for layer in ("5", "-5", "layer2", "1.5", "+1", "x"):
             with self.subTest(layer=layer):
@@ -366,9 +408,9 @@ class DistilBertLayers(LayerTestBase):
             ids[i, n:] = 0  # [PAD]
         cls.ids = ids.astype(np.int32)
 
-    def hidden_states(self, ids: np.ndarray) -> list[np.ndarray]:
+    def hidden_states(self, ids: np.ndarray, model=None) -> list[np.ndarray]:
         """HF's hidden_states for one unpadded sequence: [embeddings, block 1, ..., block N]."""
-        m = self.torch_model
+        m = model or self.torch_model
         with torch.inference_mode():
             t = torch.from_numpy(ids.astype(np.int64))[None]
             h = m.norm(m.word[t] + m.pos[: t.shape[1]][None])
@@ -431,6 +473,28 @@ class DistilBertLayers(LayerTestBase):
                                   lengths=self.LENGTHS),
                     self.tern_run(self.model_file, self.ids, isa, "--layer", str(n - 1),
                                   lengths=self.LENGTHS))
+
+    def test_full_size_distilbert_penultimate(self):
+        """distilbert-base's shape (6 x 768, vocab 28996) through --random-init: --layer -2 with
+        mean pooling (the seed's penultimate-layer embedding) for two texts of different lengths
+        in one batch, the best ISA."""
+        path = os.path.join(self.tmp.name, "distilbert_full.tern")
+        export("distilbert", "--random-init", "--seed", str(SEED), "-o", path)
+        source = distilbert_arch.random_source(SEED, Args())
+        model = TorchDistilBert(source.state_dict, source.hf_config)
+        lengths = (37, 12)
+        ids = np.random.default_rng(SEED + 1).integers(
+            999, source.hf_config["vocab_size"], size=(2, 37), dtype=np.int64)
+        ids[:, 0] = 101
+        ids[1, 11] = 102
+        ids[0, 36] = 102
+        ids[1, 12:] = 0
+        got = self.tern_run(path, ids.astype(np.int32), self.isas[-1], "--layer", "-2",
+                            "--pooling", "mean", lengths=lengths)
+        self.assertEqual(got.shape, (2, 768))
+        for i, L in enumerate(lengths):
+            want = self.pool(self.hidden_states(ids[i, :L], model)[5], "mean")
+            assert_close(self, got[i], want, f"distilbert -2 mean text {i}")
 
     def test_bad_layers(self):
         for layer in ("6", "-6", "100000", "-0", "01", "layer1", "stem", "2x", "-", " 1"):
