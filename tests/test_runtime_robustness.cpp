@@ -575,6 +575,32 @@ TEST_CASE(
           mean[c] = static_cast<float>(s / double(hw));
         }
         CHECK(test::max_rel_diff(mean.data(), got.values.data(), mean.size()) <= 1e-5);
+        // --normalize on a feature map: the whole map is one unit vector.
+        opts.normalize = 1;
+        const CEmbedding unit = c_embed(model, text, opts);
+        REQUIRE(unit.status == TERN_OK);
+        REQUIRE(unit.shape == map.shape);
+        double ss = 0;
+        for (float v : map.values) ss += double(v) * v;
+        std::vector<float> want(map.values.size());
+        for (size_t k = 0; k < want.size(); ++k)
+          want[k] = static_cast<float>(map.values[k] / std::sqrt(ss));
+        CHECK(test::max_rel_diff(unit.values.data(), want.data(), want.size()) <= 1e-6);
+      }
+      if (text) {
+        // --normalize on tokens: every token row is a unit vector.
+        opts.normalize = 1;
+        const CEmbedding unit = c_embed(model, text, opts);
+        REQUIRE(unit.status == TERN_OK);
+        REQUIRE(unit.shape == got.shape);
+        for (int64_t t = 0; t < unit.shape[0]; ++t) {
+          double ss = 0;
+          for (int64_t c = 0; c < unit.shape[1]; ++c) {
+            const double v = unit.values[t * unit.shape[1] + c];
+            ss += v * v;
+          }
+          CHECK(std::fabs(ss - 1.0) <= 1e-5);
+        }
       }
       if (a == "vit_b_16") CHECK(got.shape == std::vector<int64_t>{cpp->dim()});  // cls pooling
       if (i + 1 < layers.size()) CHECK(got.values != def.values);
