@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "engine/core/error.hpp"
+#include "engine/core/safetensors_header.hpp"  // quoted()
 
 namespace tern {
 
@@ -51,7 +52,9 @@ int EmbeddingModel::resolve_layer(const std::string& name) const {
   } else {
     for (const auto& n : names) valid += (valid.empty() ? "" : ", ") + n;
   }
-  fail("layer '", name, "' does not exist in this model; valid layers: ", valid);
+  // quoted(): a name from the command line or a C caller may hold any bytes; the message stays
+  // one line of at most ~80 bytes of it.
+  fail("layer ", quoted(name), " does not exist in this model; valid layers: ", valid);
 }
 
 ForwardOutput EmbeddingModel::forward_images(Parallel*, const Tensor&, const ForwardRequest&) const {
