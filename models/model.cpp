@@ -9,12 +9,18 @@ namespace tern {
 
 const char* pool_mode_name(PoolMode p) {
   switch (p) {
-    case PoolMode::automatic: return "default";
-    case PoolMode::none: return "none";
-    case PoolMode::cls: return "cls";
-    case PoolMode::mean: return "mean";
-    case PoolMode::max: return "max";
-    case PoolMode::mean_sqrt_len: return "mean_sqrt_len";
+    case PoolMode::automatic:
+      return "default";
+    case PoolMode::none:
+      return "none";
+    case PoolMode::cls:
+      return "cls";
+    case PoolMode::mean:
+      return "mean";
+    case PoolMode::max:
+      return "max";
+    case PoolMode::mean_sqrt_len:
+      return "mean_sqrt_len";
   }
   return "?";
 }
@@ -57,7 +63,8 @@ int EmbeddingModel::resolve_layer(const std::string& name) const {
   fail("layer ", quoted(name), " does not exist in this model; valid layers: ", valid);
 }
 
-ForwardOutput EmbeddingModel::forward_images(Parallel*, const Tensor&, const ForwardRequest&) const {
+ForwardOutput EmbeddingModel::forward_images(Parallel*, const Tensor&,
+                                             const ForwardRequest&) const {
   fail("this is a text model: it takes no images");
 }
 
