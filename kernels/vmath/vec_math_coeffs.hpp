@@ -1,6 +1,6 @@
 #pragma once
-// Constants shared by the per-ISA vector math headers (vec_math_avx2.hpp, vec_math_avx512.hpp), so
-// every ISA evaluates the same approximation.
+// Constants of the vector math bodies (vec_math_impl.hpp), so every ISA evaluates the same
+// approximation.
 //
 // exp(x): n = round(x·log2 e), r = x - n·ln2 (Cody-Waite, two constants), e^r by its degree-7
 //   Taylor polynomial (truncation < 6e-9 relative on |r| <= ln2/2), times 2^n. Accuracy: a few ulp
