@@ -4,7 +4,7 @@
 #include "kernels/gemm/gemm_config.hpp"
 #include "kernels/simd/vec_avx2.hpp"
 #include "kernels/vmath/vec_math_impl.hpp"
-#include "kernels/simd_x86.hpp"
+#include "kernels/simd/x86.hpp"
 
 namespace tern::gemm {
 namespace {

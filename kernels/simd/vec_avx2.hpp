@@ -17,7 +17,7 @@
 //   reduce_add / reduce_max: fixed pairwise order (halves, then quarters, ...); lane0
 #include <cstdint>
 
-#include "kernels/simd_x86.hpp"
+#include "kernels/simd/x86.hpp"
 
 namespace tern::simd {
 namespace {

@@ -6,7 +6,7 @@
 // loads/stores.
 #include <cstdint>
 
-#include "kernels/simd_x86.hpp"
+#include "kernels/simd/x86.hpp"
 
 namespace tern::simd {
 namespace {
