@@ -8,7 +8,7 @@ namespace tern::cli {
 int cmd_bench(const Args& args) {
   for (const auto& a : args)
     if (a == "--kernel")
-      fail("bench: --kernel moved to the kernel benchmark tool: build/tern_kernel_bench gemm ... "
+      fail("--kernel moved to its own tool: build/tern_kernel_bench gemm ... "
            "(bench/kernels/README.md)");
   return bench_model(args);
 }
