@@ -21,7 +21,8 @@ while (($#)); do
   esac
 done
 ((${#revs[@]})) || { echo "run.sh: name at least one revision (or . for the working tree)" >&2; exit 2; }
-[[ -x "$BENCH_BIN" ]] || { echo "run.sh: $BENCH_BIN not found: build it first (cmake --build build --target tern_kernel_bench)" >&2; exit 2; }
+[[ -x "$BENCH_BIN" ]] || {
+  echo "run.sh: $BENCH_BIN not found: cmake --build build --target tern_kernel_bench" >&2; exit 2; }
 case "$isa" in avx2|avx512|scalar) ;; *) echo "run.sh: --isa avx2|avx512|scalar" >&2; exit 2 ;; esac
 
 work="$(mktemp -d)"

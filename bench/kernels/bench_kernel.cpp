@@ -12,18 +12,18 @@
 // best_ms, median_ms, gflops (best), median_gflops, peak_gflops, fraction_of_peak (best),
 // eigen_gflops (best), eigen_threads, speedup_vs_eigen (best over best).
 #include <algorithm>
-#include <exception>
 #include <chrono>
 #include <cstdio>
+#include <exception>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "bench/kernels/eigen_gemm.hpp"
 #include "engine/core/cpu.hpp"
 #include "engine/core/error.hpp"
-#include "bench/kernels/eigen_gemm.hpp"
 #include "engine/core/thread_pool.hpp"
 #include "kernels/gemm/gemm.hpp"
 #include "kernels/peak/peak.hpp"
@@ -53,8 +53,8 @@ Shape parse_shape(const std::string& s) {
   long long m = 0, n = 0, k = 0;
   int used = 0;
   if (std::sscanf(s.c_str(), "%lld%c%lld%c%lld%n", &m, &x1, &n, &x2, &k, &used) != 5 ||
-      used != int(s.size()) || x1 != 'x' || x2 != 'x' || m <= 0 || n <= 0 || k <= 0 ||
-      m > 65536 || n > 65536 || k > 65536)
+      used != int(s.size()) || x1 != 'x' || x2 != 'x' || m <= 0 || n <= 0 || k <= 0 || m > 65536 ||
+      n > 65536 || k > 65536)
     fail("--shape '", s, "': expected MxNxK with positive sizes up to 65536");
   sh.M = m, sh.N = n, sh.K = k;
   return sh;
@@ -138,9 +138,9 @@ int bench_kernel(const std::vector<std::string>& args) {
   if (kernel != "gemm" && kernel != "gemm_unpacked")
     fail("kernel '", kernel, "': known kernels are gemm, gemm_unpacked");
   if (shapes.empty())
-    shapes = {{256, 256, 256},    {512, 512, 512},   {1024, 1024, 1024}, {2048, 2048, 2048},
-              {128, 3072, 768},   {128, 768, 3072},  {128, 768, 768},    {197, 2304, 768},
-              {197, 3072, 768},   {3136, 256, 64},   {3136, 64, 576},    {784, 128, 1152},
+    shapes = {{256, 256, 256},  {512, 512, 512},  {1024, 1024, 1024}, {2048, 2048, 2048},
+              {128, 3072, 768}, {128, 768, 3072}, {128, 768, 768},    {197, 2304, 768},
+              {197, 3072, 768}, {3136, 256, 64},  {3136, 64, 576},    {784, 128, 1152},
               {49, 2048, 512}};
 
   const Isa isa = active_isa();
@@ -148,11 +148,12 @@ int bench_kernel(const std::vector<std::string>& args) {
   const double peak = peak::measure_fma_peak_gflops(isa, threads);
   const bool have_eigen = isa_supported(Isa::avx2);
   if (!json)
-    std::printf("kernel %s, isa %s, threads %d, FMA peak %.1f GFLOP/s; Eigen: 1 thread, avx2\n"
-                "GFLOP/s of the fastest run (median in brackets); Tern and Eigen alternate\n"
-                "%-18s %9s %9s %7s %9s %9s %8s\n",
-                kernel.c_str(), isa_name(isa), threads, peak, "M x N x K", "best ms", "GFLOP/s",
-                "peak", "(median)", "Eigen", "vs Eigen");
+    std::printf(
+        "kernel %s, isa %s, threads %d, FMA peak %.1f GFLOP/s; Eigen: 1 thread, avx2\n"
+        "GFLOP/s of the fastest run (median in brackets); Tern and Eigen alternate\n"
+        "%-18s %9s %9s %7s %9s %9s %8s\n",
+        kernel.c_str(), isa_name(isa), threads, peak, "M x N x K", "best ms", "GFLOP/s", "peak",
+        "(median)", "Eigen", "vs Eigen");
   for (const Shape& s : shapes) {
     std::mt19937 rng(1);
     std::uniform_real_distribution<float> dist(-1.f, 1.f);

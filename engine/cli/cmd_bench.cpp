@@ -8,8 +8,9 @@ namespace tern::cli {
 int cmd_bench(const Args& args) {
   for (const auto& a : args)
     if (a == "--kernel")
-      fail("--kernel moved to its own tool: build/tern_kernel_bench gemm ... "
-           "(bench/kernels/README.md)");
+      fail(
+          "--kernel moved to its own tool: build/tern_kernel_bench gemm ... "
+          "(bench/kernels/README.md)");
   return bench_model(args);
 }
 

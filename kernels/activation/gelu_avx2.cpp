@@ -15,6 +15,8 @@ const GeluConfig kConfig = {Isa::avx2, f32_gelu_x8__avx2, "f32_gelu_x8__avx2"};
 
 }  // namespace
 
-const GeluConfig& gelu_config_avx2() { return kConfig; }
+const GeluConfig& gelu_config_avx2() {
+  return kConfig;
+}
 
 }  // namespace tern::activation

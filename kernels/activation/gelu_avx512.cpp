@@ -15,6 +15,8 @@ const GeluConfig kConfig = {Isa::avx512, f32_gelu_x16__avx512, "f32_gelu_x16__av
 
 }  // namespace
 
-const GeluConfig& gelu_config_avx512() { return kConfig; }
+const GeluConfig& gelu_config_avx512() {
+  return kConfig;
+}
 
 }  // namespace tern::activation

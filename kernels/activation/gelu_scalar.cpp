@@ -16,6 +16,8 @@ const GeluConfig kConfig = {Isa::scalar, f32_gelu__scalar, "f32_gelu__scalar"};
 
 }  // namespace
 
-const GeluConfig& gelu_config_scalar() { return kConfig; }
+const GeluConfig& gelu_config_scalar() {
+  return kConfig;
+}
 
 }  // namespace tern::activation

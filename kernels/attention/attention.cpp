@@ -15,9 +15,12 @@ namespace tern::attention {
 
 const AttentionConfig& attention_config(Isa isa) {
   switch (isa) {
-    case Isa::avx512: return attention_config_avx512();
-    case Isa::avx2: return attention_config_avx2();
-    case Isa::scalar: break;
+    case Isa::avx512:
+      return attention_config_avx512();
+    case Isa::avx2:
+      return attention_config_avx2();
+    case Isa::scalar:
+      break;
   }
   return attention_config_scalar();
 }

@@ -8,14 +8,14 @@ namespace {
 using V = simd::F32x8;
 constexpr int kMr = 4;  // rows per register tile: 4 x 16 columns = 8 accumulators
 
-void f32_attention_gemm_4x16__avx2(int64_t rows, int64_t n, int64_t k, const float* a,
-                                   int64_t lda, const float* b, int64_t ldb, float* c,
-                                   int64_t ldc, const float* c_scale) {
+void f32_attention_gemm_4x16__avx2(int64_t rows, int64_t n, int64_t k, const float* a, int64_t lda,
+                                   const float* b, int64_t ldb, float* c, int64_t ldc,
+                                   const float* c_scale) {
   impl::gemm<V, kMr>(rows, n, k, a, lda, b, ldb, c, ldc, c_scale);
 }
 
 float f32_softmax_row_x8__avx2(float* s, int64_t n, int64_t valid, float scale, float* m,
-                              float* l) {
+                               float* l) {
   return impl::softmax_row<V>(s, n, valid, scale, m, l);
 }
 
@@ -24,6 +24,8 @@ const AttentionConfig kConfig = {Isa::avx2, 16, f32_attention_gemm_4x16__avx2,
 
 }  // namespace
 
-const AttentionConfig& attention_config_avx2() { return kConfig; }
+const AttentionConfig& attention_config_avx2() {
+  return kConfig;
+}
 
 }  // namespace tern::attention

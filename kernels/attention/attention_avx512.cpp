@@ -9,13 +9,13 @@ using V = simd::F32x16;
 constexpr int kMr = 8;  // rows per register tile: 8 x 32 columns = 16 accumulators
 
 void f32_attention_gemm_8x32__avx512(int64_t rows, int64_t n, int64_t k, const float* a,
-                                   int64_t lda, const float* b, int64_t ldb, float* c,
-                                   int64_t ldc, const float* c_scale) {
+                                     int64_t lda, const float* b, int64_t ldb, float* c,
+                                     int64_t ldc, const float* c_scale) {
   impl::gemm<V, kMr>(rows, n, k, a, lda, b, ldb, c, ldc, c_scale);
 }
 
 float f32_softmax_row_x16__avx512(float* s, int64_t n, int64_t valid, float scale, float* m,
-                              float* l) {
+                                  float* l) {
   return impl::softmax_row<V>(s, n, valid, scale, m, l);
 }
 
@@ -24,6 +24,8 @@ const AttentionConfig kConfig = {Isa::avx512, 32, f32_attention_gemm_8x32__avx51
 
 }  // namespace
 
-const AttentionConfig& attention_config_avx512() { return kConfig; }
+const AttentionConfig& attention_config_avx512() {
+  return kConfig;
+}
 
 }  // namespace tern::attention

@@ -6,9 +6,9 @@
 namespace tern::attention {
 namespace {
 
-void f32_attention_gemm_1x1__scalar(int64_t rows, int64_t n, int64_t k, const float* a,
-                                    int64_t lda, const float* b, int64_t ldb, float* c,
-                                    int64_t ldc, const float* c_scale) {
+void f32_attention_gemm_1x1__scalar(int64_t rows, int64_t n, int64_t k, const float* a, int64_t lda,
+                                    const float* b, int64_t ldb, float* c, int64_t ldc,
+                                    const float* c_scale) {
   for (int64_t r = 0; r < rows; ++r) {
     float* cr = c + r * ldc;
     if (c_scale) {
@@ -24,8 +24,7 @@ void f32_attention_gemm_1x1__scalar(int64_t rows, int64_t n, int64_t k, const fl
   }
 }
 
-float f32_softmax_row__scalar(float* s, int64_t n, int64_t valid, float scale, float* m,
-                              float* l) {
+float f32_softmax_row__scalar(float* s, int64_t n, int64_t valid, float scale, float* m, float* l) {
   float mx = s[0];
   for (int64_t j = 1; j < valid; ++j) mx = std::fmax(mx, s[j]);
   const float m_old = *m, m_new = std::fmax(m_old, mx * scale);
@@ -44,6 +43,8 @@ const AttentionConfig kConfig = {Isa::scalar, 1, f32_attention_gemm_1x1__scalar,
 
 }  // namespace
 
-const AttentionConfig& attention_config_scalar() { return kConfig; }
+const AttentionConfig& attention_config_scalar() {
+  return kConfig;
+}
 
 }  // namespace tern::attention

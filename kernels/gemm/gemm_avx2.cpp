@@ -3,8 +3,8 @@
 // 2 loads of B and 6 broadcasts feed 12 FMAs (Zen 3 / Haswell: 2 FMA + 2-3 loads per cycle).
 #include "kernels/gemm/gemm_config.hpp"
 #include "kernels/simd/vec_avx2.hpp"
-#include "kernels/vmath/vec_math_impl.hpp"
 #include "kernels/simd/x86.hpp"
+#include "kernels/vmath/vec_math_impl.hpp"
 
 namespace tern::gemm {
 namespace {
@@ -26,8 +26,9 @@ inline __m256 activate(__m256 v, Activation act) {
 }
 
 template <int R>
-void f32_gemm_x16__avx2_fma(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc,
-                  int64_t nr, const float* init, int64_t ldi, const float* bias, Activation act) {
+void f32_gemm_x16__avx2_fma(int64_t kc, const float* a, int64_t lda, const float* b, float* c,
+                            int64_t ldc, int64_t nr, const float* init, int64_t ldi,
+                            const float* bias, Activation act) {
   const bool full = nr == kNr;
   const __m256i m0 = lane_mask(nr), m1 = lane_mask(nr - 8);
   // The tile of C (or of init) is added after the K loop: prefetch it now so it is in L1 by then.
@@ -107,8 +108,8 @@ const GemmConfig kConfig = {
     /*kc=*/256,
     /*mc=*/72,
     /*nc=*/4096,
-    {f32_gemm_x16__avx2_fma<1>, f32_gemm_x16__avx2_fma<2>, f32_gemm_x16__avx2_fma<3>, f32_gemm_x16__avx2_fma<4>, f32_gemm_x16__avx2_fma<5>,
-     f32_gemm_x16__avx2_fma<6>},
+    {f32_gemm_x16__avx2_fma<1>, f32_gemm_x16__avx2_fma<2>, f32_gemm_x16__avx2_fma<3>,
+     f32_gemm_x16__avx2_fma<4>, f32_gemm_x16__avx2_fma<5>, f32_gemm_x16__avx2_fma<6>},
     "f32_gemm_6x16__avx2_fma",
 };
 

@@ -6,8 +6,8 @@
 
 #include "kernels/gemm/gemm_config.hpp"
 #include "kernels/simd/vec_avx512.hpp"
-#include "kernels/vmath/vec_math_impl.hpp"
 #include "kernels/simd/x86.hpp"
+#include "kernels/vmath/vec_math_impl.hpp"
 
 namespace tern::gemm {
 namespace {
@@ -50,8 +50,9 @@ inline __m512 activate(__m512 v, Activation act) {
 }
 
 template <int R>
-void f32_gemm_x32__avx512f(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc,
-                    int64_t nr, const float* init, int64_t ldi, const float* bias, Activation act) {
+void f32_gemm_x32__avx512f(int64_t kc, const float* a, int64_t lda, const float* b, float* c,
+                           int64_t ldc, int64_t nr, const float* init, int64_t ldi,
+                           const float* bias, Activation act) {
   const bool full = nr == kNr;
   const int64_t n1 = nr - 16;
   // The tile of C (or of init) is added after the K loop: prefetch it now so it is in L1 by then.
@@ -132,9 +133,10 @@ const GemmConfig kConfig = {
     /*kc=*/256,
     /*mc=*/144,
     /*nc=*/4096,
-    {f32_gemm_x32__avx512f<1>, f32_gemm_x32__avx512f<2>, f32_gemm_x32__avx512f<3>, f32_gemm_x32__avx512f<4>,
-     f32_gemm_x32__avx512f<5>, f32_gemm_x32__avx512f<6>, f32_gemm_x32__avx512f<7>, f32_gemm_x32__avx512f<8>,
-     f32_gemm_x32__avx512f<9>, f32_gemm_x32__avx512f<10>, f32_gemm_x32__avx512f<11>, f32_gemm_x32__avx512f<12>},
+    {f32_gemm_x32__avx512f<1>, f32_gemm_x32__avx512f<2>, f32_gemm_x32__avx512f<3>,
+     f32_gemm_x32__avx512f<4>, f32_gemm_x32__avx512f<5>, f32_gemm_x32__avx512f<6>,
+     f32_gemm_x32__avx512f<7>, f32_gemm_x32__avx512f<8>, f32_gemm_x32__avx512f<9>,
+     f32_gemm_x32__avx512f<10>, f32_gemm_x32__avx512f<11>, f32_gemm_x32__avx512f<12>},
     "f32_gemm_12x32__avx512f",
 };
 

@@ -9,9 +9,12 @@ namespace tern::norm {
 
 const LayerNormConfig& layer_norm_config(Isa isa) {
   switch (isa) {
-    case Isa::avx512: return layer_norm_config_avx512();
-    case Isa::avx2: return layer_norm_config_avx2();
-    case Isa::scalar: break;
+    case Isa::avx512:
+      return layer_norm_config_avx512();
+    case Isa::avx2:
+      return layer_norm_config_avx2();
+    case Isa::scalar:
+      break;
   }
   return layer_norm_config_scalar();
 }

@@ -11,11 +11,12 @@ void f32_layer_norm_rows__avx2(int64_t rows, int64_t dim, const float* x, int64_
   impl::layer_norm_rows<simd::F32x8>(rows, dim, x, ldx, gamma, beta, eps, y, ldy);
 }
 
-const LayerNormConfig kConfig = {Isa::avx2, f32_layer_norm_rows__avx2,
-                                 "f32_layer_norm_rows__avx2"};
+const LayerNormConfig kConfig = {Isa::avx2, f32_layer_norm_rows__avx2, "f32_layer_norm_rows__avx2"};
 
 }  // namespace
 
-const LayerNormConfig& layer_norm_config_avx2() { return kConfig; }
+const LayerNormConfig& layer_norm_config_avx2() {
+  return kConfig;
+}
 
 }  // namespace tern::norm

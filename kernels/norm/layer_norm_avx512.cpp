@@ -6,8 +6,8 @@ namespace tern::norm {
 namespace {
 
 void f32_layer_norm_rows__avx512(int64_t rows, int64_t dim, const float* x, int64_t ldx,
-                               const float* gamma, const float* beta, float eps, float* y,
-                               int64_t ldy) {
+                                 const float* gamma, const float* beta, float eps, float* y,
+                                 int64_t ldy) {
   impl::layer_norm_rows<simd::F32x16>(rows, dim, x, ldx, gamma, beta, eps, y, ldy);
 }
 
@@ -16,6 +16,8 @@ const LayerNormConfig kConfig = {Isa::avx512, f32_layer_norm_rows__avx512,
 
 }  // namespace
 
-const LayerNormConfig& layer_norm_config_avx512() { return kConfig; }
+const LayerNormConfig& layer_norm_config_avx512() {
+  return kConfig;
+}
 
 }  // namespace tern::norm

@@ -32,6 +32,8 @@ const LayerNormConfig kConfig = {Isa::scalar, f32_layer_norm_rows__scalar,
 
 }  // namespace
 
-const LayerNormConfig& layer_norm_config_scalar() { return kConfig; }
+const LayerNormConfig& layer_norm_config_scalar() {
+  return kConfig;
+}
 
 }  // namespace tern::norm

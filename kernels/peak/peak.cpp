@@ -12,9 +12,12 @@ namespace tern::peak {
 
 const PeakConfig& peak_config(Isa isa) {
   switch (isa) {
-    case Isa::avx512: return peak_config_avx512();
-    case Isa::avx2: return peak_config_avx2();
-    case Isa::scalar: break;
+    case Isa::avx512:
+      return peak_config_avx512();
+    case Isa::avx2:
+      return peak_config_avx2();
+    case Isa::scalar:
+      break;
   }
   return peak_config_scalar();
 }

@@ -14,6 +14,8 @@ const PeakConfig kConfig = {Isa::avx2, f32_fma_loop_12x8__avx2, "f32_fma_loop_12
 
 }  // namespace
 
-const PeakConfig& peak_config_avx2() { return kConfig; }
+const PeakConfig& peak_config_avx2() {
+  return kConfig;
+}
 
 }  // namespace tern::peak

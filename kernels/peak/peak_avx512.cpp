@@ -14,6 +14,8 @@ const PeakConfig kConfig = {Isa::avx512, f32_fma_loop_24x16__avx512, "f32_fma_lo
 
 }  // namespace
 
-const PeakConfig& peak_config_avx512() { return kConfig; }
+const PeakConfig& peak_config_avx512() {
+  return kConfig;
+}
 
 }  // namespace tern::peak

@@ -26,6 +26,8 @@ const PeakConfig kConfig = {Isa::scalar, f32_fma_loop_12x4__scalar, "f32_fma_loo
 
 }  // namespace
 
-const PeakConfig& peak_config_scalar() { return kConfig; }
+const PeakConfig& peak_config_scalar() {
+  return kConfig;
+}
 
 }  // namespace tern::peak

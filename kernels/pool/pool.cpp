@@ -9,9 +9,12 @@ namespace tern::pool {
 
 const PoolConfig& pool_config(Isa isa) {
   switch (isa) {
-    case Isa::avx512: return pool_config_avx512();
-    case Isa::avx2: return pool_config_avx2();
-    case Isa::scalar: break;
+    case Isa::avx512:
+      return pool_config_avx512();
+    case Isa::avx2:
+      return pool_config_avx2();
+    case Isa::scalar:
+      break;
   }
   return pool_config_scalar();
 }

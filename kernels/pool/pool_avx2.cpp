@@ -17,6 +17,8 @@ const PoolConfig kConfig = {Isa::avx2, f32_max_c8__avx2, f32_sum_c32__avx2, "f32
 
 }  // namespace
 
-const PoolConfig& pool_config_avx2() { return kConfig; }
+const PoolConfig& pool_config_avx2() {
+  return kConfig;
+}
 
 }  // namespace tern::pool

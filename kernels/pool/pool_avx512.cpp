@@ -13,10 +13,13 @@ void f32_sum_c64__avx512(const float* x, int64_t rows, int64_t ld, int64_t C, fl
   impl::sum_rows<simd::F32x16>(x, rows, ld, C, y);
 }
 
-const PoolConfig kConfig = {Isa::avx512, f32_max_c16__avx512, f32_sum_c64__avx512, "f32_pool_c16__avx512"};
+const PoolConfig kConfig = {Isa::avx512, f32_max_c16__avx512, f32_sum_c64__avx512,
+                            "f32_pool_c16__avx512"};
 
 }  // namespace
 
-const PoolConfig& pool_config_avx512() { return kConfig; }
+const PoolConfig& pool_config_avx512() {
+  return kConfig;
+}
 
 }  // namespace tern::pool

@@ -13,7 +13,7 @@ namespace tern::pool {
 
 struct PoolConfig {
   Isa isa;
-  void (*max)(const float* const* src, int64_t count, int64_t C, float* y);  // f32_max_c8__avx2
+  void (*max)(const float* const* src, int64_t count, int64_t C, float* y);    // f32_max_c8__avx2
   void (*sum)(const float* x, int64_t rows, int64_t ld, int64_t C, float* y);  // f32_sum_c32__avx2
   const char* name;
 };

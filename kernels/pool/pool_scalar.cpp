@@ -21,6 +21,8 @@ const PoolConfig kConfig = {Isa::scalar, f32_max__scalar, f32_sum__scalar, "f32_
 
 }  // namespace
 
-const PoolConfig& pool_config_scalar() { return kConfig; }
+const PoolConfig& pool_config_scalar() {
+  return kConfig;
+}
 
 }  // namespace tern::pool

@@ -6,14 +6,21 @@ namespace tern::vmath {
 
 const VecMathConfig& vec_math_config(Isa isa) {
   switch (isa) {
-    case Isa::avx512: return vec_math_config_avx512();
-    case Isa::avx2: return vec_math_config_avx2();
-    case Isa::scalar: break;
+    case Isa::avx512:
+      return vec_math_config_avx512();
+    case Isa::avx2:
+      return vec_math_config_avx2();
+    case Isa::scalar:
+      break;
   }
   return vec_math_config_scalar();
 }
 
-void exp(Isa isa, int64_t n, const float* x, float* y) { vec_math_config(isa).exp(n, x, y); }
-void erf(Isa isa, int64_t n, const float* x, float* y) { vec_math_config(isa).erf(n, x, y); }
+void exp(Isa isa, int64_t n, const float* x, float* y) {
+  vec_math_config(isa).exp(n, x, y);
+}
+void erf(Isa isa, int64_t n, const float* x, float* y) {
+  vec_math_config(isa).erf(n, x, y);
+}
 
 }  // namespace tern::vmath

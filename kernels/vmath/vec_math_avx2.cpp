@@ -15,11 +15,12 @@ void f32_erf_x8__avx2(int64_t n, const float* x, float* y) {
   impl::map<V>(n, x, y, [](V::V v) { return impl::erf<V>(v); });
 }
 
-const VecMathConfig kConfig = {Isa::avx2, f32_exp_x8__avx2, f32_erf_x8__avx2,
-                               "f32_vmath_x8__avx2"};
+const VecMathConfig kConfig = {Isa::avx2, f32_exp_x8__avx2, f32_erf_x8__avx2, "f32_vmath_x8__avx2"};
 
 }  // namespace
 
-const VecMathConfig& vec_math_config_avx2() { return kConfig; }
+const VecMathConfig& vec_math_config_avx2() {
+  return kConfig;
+}
 
 }  // namespace tern::vmath

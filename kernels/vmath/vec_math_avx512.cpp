@@ -20,6 +20,8 @@ const VecMathConfig kConfig = {Isa::avx512, f32_exp_x16__avx512, f32_erf_x16__av
 
 }  // namespace
 
-const VecMathConfig& vec_math_config_avx512() { return kConfig; }
+const VecMathConfig& vec_math_config_avx512() {
+  return kConfig;
+}
 
 }  // namespace tern::vmath

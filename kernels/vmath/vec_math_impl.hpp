@@ -56,8 +56,7 @@ inline typename V::V gelu(typename V::V x) {
   const auto a = V::abs(z);
   const auto phi_small = V::fmadd(V::mul(z, horner<V>(V::mul(z, z), kErfSmall)), half, half);
   const auto half_erfc = V::mul(half, erfc_tail<V>(a));
-  const auto phi_big =
-      V::blend(V::lt(x, V::zero()), V::sub(V::set1(1.f), half_erfc), half_erfc);
+  const auto phi_big = V::blend(V::lt(x, V::zero()), V::sub(V::set1(1.f), half_erfc), half_erfc);
   return V::mul(x, V::blend(V::lt(a, V::set1(kErfSplit)), phi_big, phi_small));
 }
 

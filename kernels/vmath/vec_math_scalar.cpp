@@ -17,6 +17,8 @@ const VecMathConfig kConfig = {Isa::scalar, f32_exp__scalar, f32_erf__scalar, "f
 
 }  // namespace
 
-const VecMathConfig& vec_math_config_scalar() { return kConfig; }
+const VecMathConfig& vec_math_config_scalar() {
+  return kConfig;
+}
 
 }  // namespace tern::vmath
