@@ -33,6 +33,8 @@ std::vector<int32_t> Tokenizer::tokenize(const std::string& text, bool truncate,
   return tokenize_checked(*impl_->tokenizer, text, truncate, max_length);
 }
 
-int Tokenizer::max_length() const { return impl_->tokenizer->config().max_length; }
+int Tokenizer::max_length() const {
+  return impl_->tokenizer->config().max_length;
+}
 
 }  // namespace tern

@@ -35,28 +35,33 @@ const char kHelp[] =
     "  --text-file FILE     one text per line, UTF-8, read as a stream; '-' reads standard input\n"
     "output:\n"
     "  -o, --output FILE    .npy (float32) or .jsonl; default: JSON lines on stdout. It must not\n"
-    "                       be one of the inputs. A new file's mode follows the umask; an existing\n"
+    "                       be one of the inputs. A new file's mode follows the umask; an "
+    "existing\n"
     "                       file keeps its mode\n"
     "                       .npy shapes: [N, D] pooled; [T, D] one unpooled text;\n"
-    "                       [N, T, D] unpooled images; several unpooled texts are ragged: use .jsonl\n"
+    "                       [N, T, D] unpooled images; several unpooled texts are ragged: use "
+    ".jsonl\n"
     "  --pooling P          none | cls | mean; default: the model's default pooling (tern info\n"
     "                       shows the architecture; image models pool, text models give one\n"
     "                       vector per token)\n"
     "  --normalize          L2-normalise each output vector\n"
-    "  --logits             class scores instead of embeddings (needs a file exported with --keep-head)\n"
+    "  --logits             class scores instead of embeddings (needs a file exported with "
+    "--keep-head)\n"
     "options:\n"
     "  --batch N            inputs per forward pass (default 8)\n"
     "  --threads N          worker threads: 0 (default) = all available cores; at most 8 x the\n"
     "                       available cores (more is refused)\n"
     "  --max-length N       text: at most N tokens including [CLS] and [SEP]: 2 up to the model's\n"
     "                       limit (default: that limit)\n"
-    "  --truncate           text: cut longer texts (and text-file lines over 1 MiB) instead of failing\n"
+    "  --truncate           text: cut longer texts (and text-file lines over 1 MiB) instead of "
+    "failing\n"
     "  --keep-going         embed what can be embedded, list the failures, exit 1 if any (an\n"
     "                       unreadable text file still stops the command)\n"
     "  --quiet              no progress bar\n"
     "\n" TERN_TEXT_FILE_HELP
     "\n"
-    "JSON output: \"input\" is the input's name (a path, \"text N\" or FILE:LINE); bytes of a name\n"
+    "JSON output: \"input\" is the input's name (a path, \"text N\" or FILE:LINE); bytes of a "
+    "name\n"
     "that are not UTF-8 are written as U+FFFD, so every line is valid UTF-8 JSON.\n"
     "Errors name the input and exit non-zero. Output files are written whole or not at all.\n";
 
@@ -87,7 +92,8 @@ void add_directory(const std::string& dir, std::vector<std::string>& out) {
     std::error_code ec;
     fs::directory_iterator it(d, ec);
     if (ec) {
-      if (d == fs::path(dir)) throw Error(printable(dir) + ": cannot list directory: " + ec.message());
+      if (d == fs::path(dir))
+        throw Error(printable(dir) + ": cannot list directory: " + ec.message());
       ++skipped.unreadable;
       continue;
     }
@@ -113,7 +119,8 @@ void add_directory(const std::string& dir, std::vector<std::string>& out) {
       }
     }
     if (ec) {
-      if (d == fs::path(dir)) throw Error(printable(dir) + ": cannot list directory: " + ec.message());
+      if (d == fs::path(dir))
+        throw Error(printable(dir) + ": cannot list directory: " + ec.message());
       ++skipped.unreadable;
     }
   }
@@ -151,8 +158,10 @@ void append_json_line(std::string& os, const std::string& name, const Embedding&
   const bool rows = e.shape.size() == 2;
   if (rows) os += '[';
   for (size_t i = 0; i < e.values.size(); ++i) {
-    if (i % d == 0) os += i ? "], [" : "[";
-    else os += ", ";
+    if (i % d == 0)
+      os += i ? "], [" : "[";
+    else
+      os += ", ";
     std::snprintf(buf, sizeof(buf), "%.9g", e.values[i]);
     os += buf;
   }
@@ -204,10 +213,14 @@ int cmd_embed(const Args& args) {
       output = p.value();
     } else if (p.is("--pooling")) {
       const std::string v = p.value();
-      if (v == "none") opts.pooling = Pooling::none;
-      else if (v == "cls") opts.pooling = Pooling::cls;
-      else if (v == "mean") opts.pooling = Pooling::mean;
-      else throw Error("--pooling: expected none, cls or mean, got '" + printable(v) + "'");
+      if (v == "none")
+        opts.pooling = Pooling::none;
+      else if (v == "cls")
+        opts.pooling = Pooling::cls;
+      else if (v == "mean")
+        opts.pooling = Pooling::mean;
+      else
+        throw Error("--pooling: expected none, cls or mean, got '" + printable(v) + "'");
     } else if (p.is("--normalize")) {
       p.flag();
       opts.normalize = true;
@@ -245,7 +258,8 @@ int cmd_embed(const Args& args) {
   // Everything that can be checked without the model is checked before it loads.
   if (model_path.empty()) throw Error("no model file given (see tern embed --help)");
   if (paths.empty() && texts.empty())
-    throw Error("nothing to embed: no inputs given (image files or directories, --text or --text-file)");
+    throw Error(
+        "nothing to embed: no inputs given (image files or directories, --text or --text-file)");
   if (output) {
     frontend::check_output_path("-o", *output);
     if (!ends_with(*output, ".npy") && !ends_with(*output, ".jsonl"))
@@ -257,8 +271,10 @@ int cmd_embed(const Args& args) {
     namespace fs = std::filesystem;
     for (const auto& path : paths) {
       std::error_code ec;
-      if (fs::is_directory(path, ec)) add_directory(path, images);
-      else images.push_back(path);
+      if (fs::is_directory(path, ec))
+        add_directory(path, images);
+      else
+        images.push_back(path);
     }
   }
   if (output) {
@@ -269,8 +285,8 @@ int cmd_embed(const Args& args) {
       };
       if (frontend::file_id(model_path) == out_id) same("the model file");
       for (const auto* r : texts.readers())
-        if (frontend::FileId{static_cast<uint64_t>(r->device()), static_cast<uint64_t>(r->inode())} ==
-            *out_id)
+        if (frontend::FileId{static_cast<uint64_t>(r->device()),
+                             static_cast<uint64_t>(r->inode())} == *out_id)
           same("--text-file " + r->label());
       for (const auto& img : images)
         if (frontend::file_id(img) == out_id) same(printable(img));
@@ -282,7 +298,8 @@ int cmd_embed(const Args& args) {
     if (!paths.empty())
       throw Error(printable(paths[0]) + ": " + model->architecture() +
                   " is a text model: give texts with --text or --text-file");
-    if (opts.max_length != 0) check_max_length(opts.max_length, Tokenizer::load(model_path)->max_length());
+    if (opts.max_length != 0)
+      check_max_length(opts.max_length, Tokenizer::load(model_path)->max_length());
   } else if (!texts.empty()) {
     throw Error(model->architecture() +
                 " is an image model: give image files or directories, not texts");
@@ -294,8 +311,9 @@ int cmd_embed(const Args& args) {
   std::vector<Failure> failures;
   size_t seen = 0;
   const size_t bs = static_cast<size_t>(opts.batch);
-  Progress progress(model->is_text_model() ? (texts.has_files() ? 0 : texts.inline_total()) : images.size(),
-                    !quiet);
+  Progress progress(
+      model->is_text_model() ? (texts.has_files() ? 0 : texts.inline_total()) : images.size(),
+      !quiet);
   const auto keep = [&](std::vector<Embedding>& embs, const std::vector<std::string>& batch_names) {
     for (size_t i = 0; i < embs.size(); ++i) {
       results.push_back(std::move(embs[i]));
@@ -391,8 +409,10 @@ int cmd_embed(const Args& args) {
     } else {
       std::string os;
       for (size_t i = 0; i < results.size(); ++i) append_json_line(os, names[i], results[i]);
-      if (output) frontend::write_file_atomic(*output, os);
-      else frontend::write_stdout(os);
+      if (output)
+        frontend::write_file_atomic(*output, os);
+      else
+        frontend::write_stdout(os);
     }
   }
   frontend::flush_stdout();

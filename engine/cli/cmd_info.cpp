@@ -188,7 +188,8 @@ std::string text_summary(const FileInfo& w, bool list_tensors) {
     if (w.find(key))
       out += std::string(key) + std::string(14 - std::string(key).size(), ' ') +
              dump(json_or_string(*w.find(key))) + "\n";
-  if (w.find("vocab")) out += "vocab         " + with_commas(count_lines(*w.find("vocab"))) + " tokens\n";
+  if (w.find("vocab"))
+    out += "vocab         " + with_commas(count_lines(*w.find("vocab"))) + " tokens\n";
   if (w.find("source")) out += "source        " + dump(json_or_string(*w.find("source"))) + "\n";
   if (w.find("config")) {
     const std::string config = dump(json_or_string(*w.find("config")), 2);

@@ -64,7 +64,8 @@ int main(int argc, char** argv) {
     frontend::flush_stdout();
     return rc;
   } catch (const Error& e) {
-    std::fprintf(stderr, "tern %s: error: %s\n", label.c_str(), frontend::one_line(e.what()).c_str());
+    std::fprintf(stderr, "tern %s: error: %s\n", label.c_str(),
+                 frontend::one_line(e.what()).c_str());
     return 1;
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "tern %s: error: out of memory\n", label.c_str());

@@ -12,7 +12,8 @@ namespace tern::cli {
 class Progress {
  public:
   Progress(size_t total, bool enabled)
-      : total_(total), enabled_(enabled && total != 1 && isatty(STDERR_FILENO)),
+      : total_(total),
+        enabled_(enabled && total != 1 && isatty(STDERR_FILENO)),
         start_(std::chrono::steady_clock::now()) {}
   void advance(size_t n) {
     done_ += n;
@@ -24,9 +25,8 @@ class Progress {
       std::fprintf(stderr, "\r%zu done  %.1f/s ", done_, done_ / secs);
     } else {
       const int width = 30, filled = static_cast<int>(width * done_ / total_);
-      std::fprintf(stderr, "\r[%.*s%*s] %zu/%zu  %.1f/s ", filled,
-                   "##############################", width - filled, "", done_, total_,
-                   done_ / secs);
+      std::fprintf(stderr, "\r[%.*s%*s] %zu/%zu  %.1f/s ", filled, "##############################",
+                   width - filled, "", done_, total_, done_ / secs);
     }
     std::fflush(stderr);
     shown_ = true;

@@ -12,11 +12,12 @@
 #include "engine/frontend/text_input.hpp"
 #include "tern/error.hpp"
 
-#define TERN_TEXT_FILE_HELP                                                                    \
-  "Text files: one text per line; '\\n' or '\\r\\n' ends a line; an empty line is an empty text;\n" \
-  "a UTF-8 byte-order mark at the start is skipped. A line may hold at most 1 MiB (1,048,576\n"    \
-  "bytes): a longer one is an error, or cut there with --truncate. Invalid UTF-8 is an error\n"    \
-  "giving its byte offset. FILE must be a regular file or a FIFO; '-' reads standard input as\n"  \
+#define TERN_TEXT_FILE_HELP                                                                      \
+  "Text files: one text per line; '\\n' or '\\r\\n' ends a line; an empty line is an empty "     \
+  "text;\n"                                                                                      \
+  "a UTF-8 byte-order mark at the start is skipped. A line may hold at most 1 MiB (1,048,576\n"  \
+  "bytes): a longer one is an error, or cut there with --truncate. Invalid UTF-8 is an error\n"  \
+  "giving its byte offset. FILE must be a regular file or a FIFO; '-' reads standard input as\n" \
   "a stream (not a directory or a closed descriptor). Devices such as /dev/zero are refused.\n"
 
 namespace tern::cli {

@@ -24,8 +24,10 @@ int64_t parse_int(const std::string& what, const std::string& text, int64_t lo, 
       ok = false;
       break;
     }
-    if (v > (INT64_MAX - (c - '0')) / 10) overflow = true;
-    else v = v * 10 + (c - '0');
+    if (v > (INT64_MAX - (c - '0')) / 10)
+      overflow = true;
+    else
+      v = v * 10 + (c - '0');
   }
   if (!ok)
     throw Error(what + ": expected an integer from " + std::to_string(lo) + " to " +

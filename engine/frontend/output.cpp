@@ -26,7 +26,8 @@ mode_t current_umask() {
   std::ifstream status("/proc/self/status");
   std::string line;
   while (std::getline(status, line))
-    if (line.compare(0, 6, "Umask:") == 0) return static_cast<mode_t>(std::stoul(line.substr(6), nullptr, 8));
+    if (line.compare(0, 6, "Umask:") == 0)
+      return static_cast<mode_t>(std::stoul(line.substr(6), nullptr, 8));
   const mode_t m = ::umask(022);
   ::umask(m);
   return m;
@@ -56,11 +57,14 @@ void write_file_atomic(const std::string& path, std::string_view bytes) {
   const std::string name = printable(path);
   struct stat st;
   mode_t mode;
-  if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) mode = st.st_mode & 07777;
-  else mode = 0666 & ~current_umask();
+  if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode))
+    mode = st.st_mode & 07777;
+  else
+    mode = 0666 & ~current_umask();
   std::string tmp = path + ".tmp-XXXXXX";
   const int fd = ::mkostemp(tmp.data(), O_CLOEXEC);
-  if (fd < 0) throw Error(name + ": cannot create a temporary file beside it: " + std::strerror(errno));
+  if (fd < 0)
+    throw Error(name + ": cannot create a temporary file beside it: " + std::strerror(errno));
   const auto failed = [&](const char* what, int err) {
     ::close(fd);
     ::unlink(tmp.c_str());
@@ -127,7 +131,8 @@ void check_output_path(const std::string& option, const std::string& path) {
   struct stat st;
   if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
     throw Error(option + " " + name + ": is a directory, expected a file name");
-  if (path.back() == '/') throw Error(option + " " + name + ": expected a file name, not a directory");
+  if (path.back() == '/')
+    throw Error(option + " " + name + ": expected a file name, not a directory");
   const std::string dir = parent_dir(path);
   if (::stat(dir.c_str(), &st) != 0)
     throw Error(option + " " + name + ": cannot write there: " + printable(dir) + ": " +

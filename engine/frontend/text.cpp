@@ -47,9 +47,12 @@ std::string printable(std::string_view s) {
     const unsigned char c = static_cast<unsigned char>(s[i]);
     const size_t n = utf8_sequence_length(s, i);
     if (n == 0 || c < 0x20 || c == 0x7F) {
-      if (c == '\n') out += "\\n";
-      else if (c == '\r') out += "\\r";
-      else if (c == '\t') out += "\\t";
+      if (c == '\n')
+        out += "\\n";
+      else if (c == '\r')
+        out += "\\r";
+      else if (c == '\t')
+        out += "\\t";
       else {
         std::snprintf(buf, sizeof buf, "\\x%02x", c);
         out += buf;
@@ -76,11 +79,21 @@ void append_json_string(std::string& out, std::string_view s) {
     }
     if (n == 1) {
       switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
+        case '"':
+          out += "\\\"";
+          break;
+        case '\\':
+          out += "\\\\";
+          break;
+        case '\n':
+          out += "\\n";
+          break;
+        case '\r':
+          out += "\\r";
+          break;
+        case '\t':
+          out += "\\t";
+          break;
         default:
           if (c < 0x20 || c == 0x7F) {
             std::snprintf(buf, sizeof buf, "\\u%04x", c);

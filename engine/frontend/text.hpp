@@ -23,7 +23,9 @@ size_t first_invalid_utf8(std::string_view s);
 
 std::string printable(std::string_view s);
 // One-line message: printable() of every part of it (used on whole error messages).
-inline std::string one_line(std::string_view message) { return printable(message); }
+inline std::string one_line(std::string_view message) {
+  return printable(message);
+}
 
 void append_json_string(std::string& out, std::string_view s);
 inline std::string json_string(std::string_view s) {
