@@ -45,7 +45,7 @@ struct EmbedOptions {
   bool normalize = false;  // L2-normalise each output vector (each token row when unpooled)
   bool logits = false;     // image models exported with --keep-head: class scores instead
   bool truncate = false;   // text over max_length: cut instead of an error
-  int max_length = 0;      // text: 0 = the model's (tokenizer max_length); must not exceed it
+  int max_length = 0;      // text: 0 = the model's (tokenizer max_length), else 2 up to it
   int batch = 8;           // inputs per forward pass
 };
 
@@ -84,6 +84,7 @@ class Model {
   Embedding embed_text(const std::string& text, const EmbedOptions& opts = {}) const;
   std::vector<Embedding> embed_texts(const std::vector<std::string>& texts,
                                      const EmbedOptions& opts = {}) const;
+  // [CLS] ... [SEP]; max_length 0 = the model's, else 2 up to it (the one rule of every front end).
   std::vector<int32_t> tokenize(const std::string& text, bool truncate = false,
                                 int max_length = 0) const;
   // Already-tokenized input ([CLS] ... [SEP] included).

@@ -39,7 +39,7 @@ typedef struct {
   tern_pooling pooling;
   int normalize;   /* nonzero: L2-normalise each vector */
   int truncate;    /* text: cut over-long texts instead of failing */
-  int max_length;  /* text: 0 = the model's */
+  int max_length;  /* text: 0 = the model's, else 2 up to it */
 } tern_embed_options;
 
 /* Defaults: pooling default, no normalisation, no truncation. */
