@@ -61,8 +61,9 @@ def tern(*args, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
     """Runs tern with bytes-safe arguments; stdout/stderr as bytes unless given."""
     kw.setdefault("stdout", subprocess.PIPE)
     kw.setdefault("stderr", subprocess.PIPE)
-    return subprocess.run([os.fsencode(os.path.abspath(TERN)), *[a if isinstance(a, bytes) else str(a) for a in args]],
-                          timeout=timeout, **kw)
+    argv = [os.fsencode(os.path.abspath(TERN))]
+    argv += [a if isinstance(a, bytes) else str(a) for a in args]
+    return subprocess.run(argv, timeout=timeout, **kw)
 
 
 def err(p: subprocess.CompletedProcess) -> str:
@@ -118,7 +119,9 @@ class T02OutputIsAnInput(Base):
         src.write_text("first text\nsecond text\n")
         os.link(src, d / "hard.jsonl")
         before = src.read_bytes()
-        for out in (src, d / ".." / "same" / "s.jsonl", Path(os.path.relpath(src)), d / "hard.jsonl"):
+        spellings = (src, d / ".." / "same" / "s.jsonl", Path(os.path.relpath(src)),
+                     d / "hard.jsonl")
+        for out in spellings:
             with self.subTest(out=str(out)):
                 p = tern("embed", TEXT, "--text-file", src, "-o", out)
                 self.fails(p, "the output is also an input")
@@ -194,7 +197,8 @@ class T03StreamingText(Base):
         # A sequence across a 64 KiB read boundary is fine; one cut by the end of the file is not
         # (line 2 starts at byte 65538: "tail " then E2 82 at 65543).
         f.write_bytes(b"x" * 65535 + b"\xc3\xa9\n" + b"tail \xe2\x82")
-        self.fails(tern("tokenize", TEXT, "--text-file", f), "bad.txt:2: invalid UTF-8 at byte offset 65543")
+        self.fails(tern("tokenize", TEXT, "--text-file", f),
+                   "bad.txt:2: invalid UTF-8 at byte offset 65543")
         # Overlong and surrogate forms are invalid too.
         for bad in (b"\xc0\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80"):
             f.write_bytes(b"a" + bad + b"\n")
@@ -224,7 +228,8 @@ class T03StreamingText(Base):
         self.assertEqual(got.returncode, 0, err(got))
         self.assertEqual(got.stdout, ref.stdout)
         a, b = TMP / "file.npy", TMP / "args.npy"
-        self.assertEqual(tern("embed", TEXT, "--text-file", f, "--pooling", "mean", "-o", a).returncode, 0)
+        p = tern("embed", TEXT, "--text-file", f, "--pooling", "mean", "-o", a)
+        self.assertEqual(p.returncode, 0, err(p))
         self.assertEqual(tern("embed", TEXT, "--text", "hello world", "second line", "\ufeffthird",
                               "--pooling", "mean", "-o", b).returncode, 0)
         np.testing.assert_array_equal(np.load(a), np.load(b))
@@ -265,7 +270,8 @@ class T04Threads(Base):
             self.assertNotEqual(p.returncode, 0)
             self.assertIn("--threads", err(p))
             self.assertLess(time.monotonic() - t0, 5)
-        self.assertIn("over the maximum", err(tern("embed", TEXT, "--text", "a", "--threads", 50000)))
+        p = tern("embed", TEXT, "--text", "a", "--threads", 50000)
+        self.assertIn("over the maximum", err(p))
         self.assertIn("8 x the", tern("embed", "--help").stdout.decode())
         # bench goes through the same pool limit.
         p = tern("bench", TEXT, "--threads", 8 * cores + 1, "--iters", "1", "--warmup", "0")
@@ -394,7 +400,8 @@ class T09Numbering(Base):
     """#9: one numbering (1-based) and one label per error."""
 
     def test_one_label(self):
-        msg = self.fails(tern("embed", TEXT, "--text", "a", "b", "c", b"\xff"), "text 4: invalid UTF-8")
+        msg = self.fails(tern("embed", TEXT, "--text", "a", "b", "c", b"\xff"),
+                         "text 4: invalid UTF-8")
         self.assertNotIn("text 1", msg)
         msg = self.fails(tern("tokenize", TEXT, "--text", "a", "b", "c", b"\xff"), "text 4: ")
         self.assertEqual(msg.count("text "), 1, msg)
@@ -404,12 +411,14 @@ class T09Numbering(Base):
 
     def test_keep_going_labels(self):
         long_text = " ".join(["word"] * 600)
-        p = tern("embed", TEXT, "--text", "ok", long_text, "fine", "--keep-going", "--pooling", "cls")
+        p = tern("embed", TEXT, "--text", "ok", long_text, "fine", "--keep-going",
+                 "--pooling", "cls")
         self.assertEqual(p.returncode, 1)
         self.assertIn("failed: text 2: ", err(p))
         self.assertNotIn("text 1", err(p))
         self.assertEqual(err(p).count("text 2"), 1, err(p))
-        self.assertEqual([json.loads(l)["input"] for l in p.stdout.splitlines()], ["text 1", "text 3"])
+        self.assertEqual([json.loads(l)["input"] for l in p.stdout.splitlines()],
+                         ["text 1", "text 3"])
 
 
 class T10MaxLength(Base):
@@ -421,8 +430,10 @@ class T10MaxLength(Base):
                 with self.subTest(cmd=cmd, n=bad):
                     self.fails(tern(cmd, TEXT, "--text", "a", "--max-length", bad),
                                f"--max-length {bad} is out of range")
-            self.fails(tern(cmd, TEXT, "--text", "a", "--max-length", "513"), "(2..512, the model's limit)")
-            self.assertEqual(tern(cmd, TEXT, "--text", "a b c", "--max-length", "512").returncode, 0)
+            self.fails(tern(cmd, TEXT, "--text", "a", "--max-length", "513"),
+                       "(2..512, the model's limit)")
+            p = tern(cmd, TEXT, "--text", "a b c", "--max-length", "512")
+            self.assertEqual(p.returncode, 0, err(p))
         p = tern("tokenize", TEXT, "--text", "a b c d", "--max-length", "3", "--truncate")
         self.assertEqual(len(json.loads(p.stdout)["ids"]), 3)
 
@@ -478,9 +489,11 @@ class T13DirectorySkips(Base):
         p = tern("embed", IMAGE, d, "--pooling", "mean", timeout=60)
         self.assertEqual(p.returncode, 0, err(p))
         names = [json.loads(l)["input"] for l in p.stdout.splitlines()]
-        self.assertEqual(names, [str(d / "linkfile.jpg"), str(d / "sub" / "one.png"), str(d / "two.PNG")])
+        self.assertEqual(names, [str(d / "linkfile.jpg"), str(d / "sub" / "one.png"),
+                                 str(d / "two.PNG")])
         self.assertIn("skipped 3 entries", err(p))
-        for what in ("1 symlinked directory", "1 dangling symlink", "1 image name that is not a regular file"):
+        for what in ("1 symlinked directory", "1 dangling symlink",
+                     "1 image name that is not a regular file"):
             self.assertIn(what, err(p))
 
 
