@@ -1,4 +1,8 @@
 // `tern`: the command-line front end. See `tern --help`.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -28,6 +32,20 @@ const char kUsage[] =
     "Exit status: 0 success, 1 an error (one line on stderr; a failed write to standard output is\n"
     "one), 2 a usage error with no arguments, 70 an internal error.\n";
 
+// A closed standard descriptor would be reused by the next open(): a model, text or output file
+// would then receive what is printed. Each closed one is held by /dev/null, opened so that using
+// it fails: reading "stdin" is refused as closed, writing "stdout" is a write error.
+void hold_closed_standard_fds() {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (::fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    const int held = ::open("/dev/null", (fd == 0 ? O_WRONLY : O_RDONLY) | O_CLOEXEC);
+    if (held >= 0 && held != fd) {
+      ::dup2(held, fd);
+      ::close(held);
+    }
+  }
+}
+
 int run(const std::string& cmd, const tern::cli::Args& args) {
   using namespace tern;
   if (cmd == "-h" || cmd == "--help" || cmd == "help") {
@@ -51,6 +69,7 @@ int run(const std::string& cmd, const tern::cli::Args& args) {
 
 int main(int argc, char** argv) {
   using namespace tern;
+  hold_closed_standard_fds();
   if (argc < 2) {
     std::fputs(kUsage, stderr);
     return 2;

@@ -30,7 +30,8 @@ TextReader::TextReader(const std::string& path, bool truncate, size_t max_line_b
   struct stat st;
   if (path == "-") {
     label_ = "stdin";
-    if (::fstat(STDIN_FILENO, &st) != 0)
+    const int flags = ::fcntl(STDIN_FILENO, F_GETFL);
+    if (::fstat(STDIN_FILENO, &st) != 0 || flags == -1 || (flags & O_ACCMODE) == O_WRONLY)
       throw Error("--text-file -: standard input is closed (nothing to read texts from)");
     if (S_ISDIR(st.st_mode))
       throw Error("--text-file -: standard input is a directory, expected text");

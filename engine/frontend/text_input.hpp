@@ -12,7 +12,8 @@
 // - A UTF-8 byte-order mark (EF BB BF) at the very start of the file is skipped; anywhere else
 //   it is text (U+FEFF).
 // - What may be read: '-' is standard input, read as a stream whatever it is (pipe, file,
-//   terminal) except a directory or a closed descriptor, each its own error. A named file must be
+//   terminal) except a directory or a closed descriptor (or one open only for writing, which is
+//   how `tern` holds a closed one), each its own error. A named file must be
 //   a regular file or a FIFO (which streams); a directory, a character or block device (such as
 //   /dev/zero or /dev/urandom) or a socket is refused when opened, before anything is read.
 // The file is opened (and checked) by the constructor, so a front end can refuse a bad input

@@ -103,6 +103,20 @@ class T01StdoutErrors(Base):
                 self.assertEqual(p.returncode, 1, err(p))
                 self.assertIn("cannot write to standard output", err(p))
 
+    def test_closed_stdout_is_an_error_and_no_file_receives_output(self):
+        # With fd 1 closed, the model file (or an output's temporary file) would get fd 1 and
+        # receive what is printed: tern holds closed descriptors with /dev/null first.
+        for args in (["info", TEXT], ["embed", TEXT, "--text", "a"], ["--version"]):
+            with self.subTest(args=args):
+                p = tern(*args, stdout=subprocess.DEVNULL, preexec_fn=lambda: os.close(1))
+                self.assertEqual(p.returncode, 1, err(p))
+                self.assertIn("cannot write to standard output", err(p))
+        out = TMP / "closed-stderr.npy"
+        p = tern("embed", TEXT, "--text", "a", "-o", out, stderr=subprocess.DEVNULL,
+                 preexec_fn=lambda: os.close(2))
+        self.assertEqual(p.returncode, 0)
+        self.assertEqual(np.load(out).shape[1], 32)
+
     def test_ok_output_still_exits_zero(self):
         p = tern("info", TEXT, "--json")
         self.assertEqual(p.returncode, 0, err(p))
