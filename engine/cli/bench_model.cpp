@@ -11,8 +11,8 @@
 #include <random>
 #include <vector>
 
-#include "engine/core/cpu.hpp"
-#include "engine/core/error.hpp"
+#include "tern/error.hpp"
+#include "engine/frontend/text.hpp"
 #include "tern/tern.hpp"
 
 namespace tern::cli {
@@ -242,13 +242,15 @@ int bench_model(const Args& args) {
     j["peak_gflops"] = peak > 0 ? nlohmann::json(peak) : nlohmann::json(nullptr);
     j["fraction_of_peak"] = peak > 0 ? nlohmann::json(gflops / peak) : nlohmann::json(nullptr);
     j["peak_rss_mb"] = rss;
-    std::printf("%s\n", j.dump().c_str());
+    // Valid UTF-8 JSON whatever the model's path: bytes that are not UTF-8 become U+FFFD.
+    std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     return 0;
   }
   const std::string shape = model->is_text_model()
                                 ? std::to_string(seq_len) + " tokens"
                                 : std::to_string(image) + "x" + std::to_string(image);
-  std::printf("model       %s (%s), batch %lld, %s\n", b.model.c_str(), arch.c_str(),
+  std::printf("model       %s (%s), batch %lld, %s\n", frontend::printable(b.model).c_str(),
+              arch.c_str(),
               static_cast<long long>(b.batch), shape.c_str());
   std::printf("isa         %s, %d threads\n", model->isa().c_str(), model->threads());
   std::printf("load        %.1f ms\n", load_ms);

@@ -1,6 +1,6 @@
 #include "engine/cli/bench_model.hpp"
 #include "engine/cli/commands.hpp"
-#include "engine/core/error.hpp"
+#include "tern/error.hpp"
 
 namespace tern::cli {
 
