@@ -7,6 +7,7 @@
 #include "engine/cli/commands.hpp"
 #include "engine/core/cpu.hpp"
 #include "engine/core/error.hpp"
+#include "engine/server/serve.hpp"
 #include "tern/version.hpp"
 
 namespace {
@@ -21,6 +22,7 @@ const char kUsage[] =
     "  tern tokenize MODEL.tern [--text TEXT ...] [--text-file FILE]\n"
     "  tern bench MODEL.tern [--batch N] [--seq-len N] [--threads N] [--json]\n"
     "  tern bench --kernel gemm --shape MxNxK [--threads N] [--json]\n"
+    "  tern serve MODEL.tern [--port 8080] ...  an HTTP embedding server (TEI and OpenAI APIs)\n"
     "  tern --version                       version, CPU features, active ISA\n"
     "\n"
     "Run `tern COMMAND --help` for the options of each command.\n"
@@ -49,6 +51,7 @@ int main(int argc, char** argv) {
     if (cmd == "embed") return cli::cmd_embed(args);
     if (cmd == "tokenize") return cli::cmd_tokenize(args);
     if (cmd == "bench") return cli::cmd_bench(args);
+    if (cmd == "serve") return server::serve_main(args);
     std::fprintf(stderr, "tern: unknown command '%s' (see tern --help)\n", cmd.c_str());
     return 2;
   } catch (const Error& e) {
