@@ -414,7 +414,8 @@ class Routes {
 
 int run_http_server(const HttpConfig& cfg, const Backend& backend, Batcher& batcher,
                     Metrics& metrics) {
-  // SIGINT/SIGTERM go to one thread that stops the server; every other thread blocks them.
+  // SIGINT/SIGTERM go to one thread that stops the server; every other thread blocks them
+  // (serve_main blocked them before the first thread started; done again for other callers).
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);

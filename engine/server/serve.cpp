@@ -1,6 +1,9 @@
 // `tern serve`: options, model loading, and the three parts (HTTP, batcher, backend) wired up.
 #include "engine/server/serve.hpp"
 
+#include <pthread.h>
+#include <signal.h>
+
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
@@ -137,6 +140,13 @@ int serve_main(const std::vector<std::string>& args) {
   if (model_path.empty()) usage_error("no model file given");
   if (cfg.model_name.empty()) cfg.model_name = stem(model_path);
 
+  // Before any thread starts (the model's pool, the batcher): SIGINT/SIGTERM must reach only
+  // the thread in run_http_server that waits for them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   Options load_options;
   load_options.threads = threads;
   auto model = Model::load(model_path, load_options);
