@@ -242,9 +242,8 @@ class Routes {
     inputs.reserve(r.inputs.size());
     int64_t tokens = 0;
     for (size_t i = 0; i < r.inputs.size(); ++i) {
-      const std::string what = r.inputs.size() == 1 && !r.inputs[i].is_ids
-                                   ? std::string(field)
-                                   : std::string(field) + "[" + std::to_string(i) + "]";
+      const std::string what =
+          r.single ? std::string(field) : std::string(field) + "[" + std::to_string(i) + "]";
       const RawInput& in = r.inputs[i];
       if (in.is_ids) inputs.push_back(backend_.ids_input(in.ids, truncate, what));
       else if (text) inputs.push_back(backend_.text_input(in.text, truncate, what));
@@ -311,7 +310,7 @@ class Routes {
     std::string out = "[";
     for (size_t i = 0; i < r.inputs.size(); ++i) {
       const std::string& text = r.inputs[i].text;
-      const std::string what = r.inputs.size() == 1 ? "inputs" : "inputs[" + std::to_string(i) + "]";
+      const std::string what = r.single ? "inputs" : "inputs[" + std::to_string(i) + "]";
       const Input in = backend_.text_input(text, truncate, what);
       out += i ? ",[" : "[";
       size_t pos = 0;

@@ -223,6 +223,7 @@ EmbedRequest parse_request(std::string_view body, Route route, const ParseLimits
     auto it = obj.find("input");
     if (it == obj.end() || it->is_null()) invalid("`input` is required");
     req.inputs = openai_inputs(*it, limits);
+    req.single = it->is_string() || (!it->empty() && (*it)[0].is_number());
     get_string(obj, "model");  // any name: one model is served
     get_string(obj, "user");
     if (auto f = get_string(obj, "encoding_format")) {
@@ -236,6 +237,7 @@ EmbedRequest parse_request(std::string_view body, Route route, const ParseLimits
   auto it = obj.find("inputs");
   if (it == obj.end() || it->is_null()) invalid("`inputs` is required");
   req.inputs = string_inputs(*it, "inputs", limits);
+  req.single = it->is_string();
   check_count(req.inputs.size(), "inputs", limits);
   if (route == Route::tokenize) {
     if (auto a = get_bool(obj, "add_special_tokens")) req.add_special_tokens = *a;

@@ -41,6 +41,7 @@ struct RawInput {
 
 struct EmbedRequest {
   std::vector<RawInput> inputs;        // in the client's order, never empty
+  bool single = false;                 // sent as one value, not a list: errors name the field
   std::optional<bool> normalize;       // absent: the route's default
   std::optional<bool> truncate;        // absent: the server's --auto-truncate
   bool base64 = false;                 // OpenAI encoding_format "base64"
