@@ -17,6 +17,14 @@ using json = nlohmann::json;
 // '[' would otherwise become a million nested arrays.
 constexpr int kMaxJsonDepth = 8;
 
+// A client's value quoted in an error message, cut to 64 bytes (on a UTF-8 boundary).
+std::string quote(std::string_view s) {
+  if (s.size() <= 64) return "\"" + std::string(s) + "\"";
+  size_t n = 64;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  return "\"" + std::string(s.substr(0, n)) + "...\"";
+}
+
 [[noreturn]] void invalid(const std::string& message) {
   throw ApiError(422, ErrorKind::validation, message);
 }
@@ -54,6 +62,8 @@ json parse_json(std::string_view body) {
     std::string why = utf8 ? "invalid UTF-8" : truncated ? "unexpected end of input" : "syntax error";
     throw ApiError(400, ErrorKind::validation,
                    "malformed JSON: " + why + " at byte " + std::to_string(e.byte));
+  } catch (const json::exception&) {  // out_of_range: a number like 1e999
+    throw ApiError(400, ErrorKind::validation, "malformed JSON: a number out of range");
   }
 }
 
@@ -167,12 +177,12 @@ std::vector<RawInput> openai_inputs(const json& v, const ParseLimits& limits) {
 void check_truncation_direction(const json& obj) {
   auto dir = get_string(obj, "truncation_direction");
   if (dir && *dir != "right" && *dir != "Right")
-    invalid("`truncation_direction` \"" + *dir + "\" is not supported (only \"right\")");
+    invalid("`truncation_direction` " + quote(*dir) + " is not supported (only \"right\")");
 }
 
 void refuse_prompt_name(const json& obj) {
   if (auto p = get_string(obj, "prompt_name"))
-    invalid("`prompt_name` \"" + *p + "\": this model has no prompts");
+    invalid("`prompt_name` " + quote(*p) + ": this model has no prompts");
 }
 
 }  // namespace
@@ -229,7 +239,7 @@ EmbedRequest parse_request(std::string_view body, Route route, const ParseLimits
     if (auto f = get_string(obj, "encoding_format")) {
       if (*f == "base64") req.base64 = true;
       else if (*f != "float")
-        invalid("`encoding_format` must be \"float\" or \"base64\", got \"" + *f + "\"");
+        invalid("`encoding_format` must be \"float\" or \"base64\", got " + quote(*f));
     }
     req.dimensions = get_positive_int(obj, "dimensions");
     return req;
@@ -314,7 +324,7 @@ std::string decode_image_input(std::string_view input, const std::string& what) 
       invalid(what + ": data: URLs must be base64 (\"data:image/png;base64,...\")");
     const std::string_view mime = meta.substr(0, meta.size() - 7);
     if (!mime.empty() && mime.substr(0, 6) != "image/")
-      invalid(what + ": a data: URL of type \"" + std::string(mime) + "\", expected image/*");
+      invalid(what + ": a data: URL of type " + quote(mime) + ", expected image/*");
     return base64_decode(input.substr(comma + 1), what);
   }
   const size_t colon = input.find(':');
@@ -336,20 +346,49 @@ void append_json_floats(std::string& out, const float* v, size_t n) {
   out.push_back(']');
 }
 
+// Length of the valid UTF-8 sequence at s[i], or 0 (overlong forms, surrogates and code
+// points past U+10FFFF are invalid).
+static size_t utf8_sequence(std::string_view s, size_t i) {
+  const auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = b(i);
+  size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+  if (n == 0 || i + n > s.size()) return 0;
+  uint32_t cp = n == 1 ? c : c & (0x7F >> n);
+  for (size_t k = 1; k < n; ++k) {
+    if ((b(i + k) & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (b(i + k) & 0x3F);
+  }
+  static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < min_cp[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  return n;
+}
+
 void append_json_string(std::string& out, std::string_view s) {
   out.push_back('"');
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
+  for (size_t i = 0; i < s.size();) {
+    const auto u = static_cast<unsigned char>(s[i]);
+    if (u >= 0x80) {
+      const size_t n = utf8_sequence(s, i);
+      if (n == 0) {
+        out += "\\ufffd";  // invalid UTF-8: the replacement character
+        ++i;
+      } else {
+        out.append(s.substr(i, n));
+        i += n;
+      }
+      continue;
+    }
+    if (u == '"' || u == '\\') {
       out.push_back('\\');
-      out.push_back(c);
+      out.push_back(static_cast<char>(u));
     } else if (u < 0x20) {
       char buf[8];
       std::snprintf(buf, sizeof buf, "\\u%04x", u);
       out += buf;
     } else {
-      out.push_back(c);
+      out.push_back(static_cast<char>(u));
     }
+    ++i;
   }
   out.push_back('"');
 }

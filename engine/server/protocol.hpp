@@ -70,6 +70,8 @@ std::string decode_image_input(std::string_view input, const std::string& what);
 // Appends floats as a JSON array; each value in the shortest form that reads back as the same
 // float32. Non-finite values never reach here (the library refuses them).
 void append_json_floats(std::string& out, const float* v, size_t n);
-void append_json_string(std::string& out, std::string_view s);  // s must be valid UTF-8
+// A JSON string; invalid UTF-8 (never in a parsed request, but possible in messages built from
+// raw bytes) becomes U+FFFD, so the output is always valid JSON.
+void append_json_string(std::string& out, std::string_view s);
 
 }  // namespace tern::server

@@ -90,7 +90,7 @@ class BadInputTest(unittest.TestCase):
 
     def test_malformed_and_truncated_json(self):
         for body in ['{"inputs": ', '{"inputs": "a",}', "not json", "", '{"inputs": "a"} x',
-                     "[" * 100000, '{"inputs": ["a", "b"'] :
+                     "[" * 100000, '{"inputs": ["a", "b"', '{"inputs": "a", "dimensions": 1e999}']:
             for route in ("/embed", "/v1/embeddings", "/tokenize", "/embed_all"):
                 kind = "validation"
                 m = self.expect(route, body, 400, kind)
