@@ -8,7 +8,9 @@
 namespace tern::server {
 
 Backend::Backend(std::unique_ptr<Model> model, int64_t image_tokens, int max_decodes)
-    : model_(std::move(model)), image_tokens_(image_tokens), max_decodes_(std::max(1, max_decodes)) {}
+    : model_(std::move(model)),
+      image_tokens_(image_tokens),
+      max_decodes_(std::max(1, max_decodes)) {}
 
 Input Backend::text_input(const std::string& value, bool truncate, const std::string& what) const {
   if (!text()) throw ApiError(422, ErrorKind::validation, what + ": this is an image model");
@@ -36,8 +38,9 @@ Input Backend::ids_input(std::vector<int32_t> ids, bool truncate, const std::str
   if (ids.size() > max) {
     if (!truncate)
       throw ApiError(422, ErrorKind::validation,
-                     what + ": " + std::to_string(ids.size()) + " tokens, more than the maximum of " +
-                         std::to_string(max) + " (send \"truncate\": true or start the server "
+                     what + ": " + std::to_string(ids.size()) +
+                         " tokens, more than the maximum of " + std::to_string(max) +
+                         " (send \"truncate\": true or start the server "
                          "with --auto-truncate)");
     const int32_t last = ids.back();  // keep the closing [SEP], as the tokenizer's cut does
     ids.resize(max);

@@ -6,7 +6,9 @@
 namespace tern::server {
 
 Job::Job(BatchKey key, std::vector<Input> inputs)
-    : key(key), inputs(std::move(inputs)), results_(this->inputs.size()),
+    : key(key),
+      inputs(std::move(inputs)),
+      results_(this->inputs.size()),
       remaining_(this->inputs.size()) {}
 
 void Job::wait() {
@@ -33,10 +35,14 @@ void Job::fail(const std::string& message) {
 }
 
 Batcher::Batcher(const Backend& backend, Metrics& metrics, int64_t max_batch_tokens)
-    : backend_(backend), metrics_(metrics), max_batch_tokens_(max_batch_tokens),
+    : backend_(backend),
+      metrics_(metrics),
+      max_batch_tokens_(max_batch_tokens),
       thread_([this] { loop(); }) {}
 
-Batcher::~Batcher() { stop(); }
+Batcher::~Batcher() {
+  stop();
+}
 
 void Batcher::submit(const std::shared_ptr<Job>& job) {
   {
@@ -87,12 +93,16 @@ std::vector<Batcher::Item> Batcher::take_batch() {
         const int64_t l = std::max(longest, in.tokens);
         const int64_t cost = l * static_cast<int64_t>(batch.size() + 1);
         take = batch.empty() || cost <= max_batch_tokens_;
-        if (take) longest = l;
-        else full = true;  // first come, first served: nothing overtakes an input that waits
+        if (take)
+          longest = l;
+        else
+          full = true;  // first come, first served: nothing overtakes an input that waits
       }
     }
-    if (take) batch.push_back(std::move(item));
-    else rest.push_back(std::move(item));
+    if (take)
+      batch.push_back(std::move(item));
+    else
+      rest.push_back(std::move(item));
   }
   queue_.swap(rest);
   return batch;
@@ -101,8 +111,10 @@ std::vector<Batcher::Item> Batcher::take_batch() {
 void Batcher::run_batch(const std::vector<Item>& batch) {
   std::vector<Item> live;
   for (const Item& item : batch) {
-    if (item.job->failed()) item.job->fail("");  // its request already has its error
-    else live.push_back(item);
+    if (item.job->failed())
+      item.job->fail("");  // its request already has its error
+    else
+      live.push_back(item);
   }
   if (live.empty()) return;
   std::vector<const Input*> inputs;

@@ -27,8 +27,8 @@ int ms_until(Clock::time_point t) {
 }
 
 Clock::time_point after(double seconds) {
-  return Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                            std::chrono::duration<double>(seconds));
+  return Clock::now() +
+         std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
 }
 
 // poll() for `events` until the deadline; false on timeout or error.
@@ -183,12 +183,16 @@ void ConnectionState::start_writing(double seconds) {
   deadline = after(seconds);
 }
 
-ConnectionState* current_connection() { return t_connection; }
+ConnectionState* current_connection() {
+  return t_connection;
+}
 
 ConnectionPool::ConnectionPool(int max_threads, Metrics& metrics)
     : max_threads_(static_cast<size_t>(std::max(1, max_threads))), metrics_(metrics) {}
 
-ConnectionPool::~ConnectionPool() { shutdown(); }
+ConnectionPool::~ConnectionPool() {
+  shutdown();
+}
 
 void ConnectionPool::enqueue(std::function<void()> fn) {
   {
@@ -237,8 +241,10 @@ LimitedServer::LimitedServer(const ConnectionLimits& limits, Metrics& metrics)
 
 int LimitedServer::bind(const std::string& host, int port) {
   int bound = -1;
-  if (port == 0) bound = bind_to_any_port(host);
-  else if (bind_to_port(host, port)) bound = port;
+  if (port == 0)
+    bound = bind_to_any_port(host);
+  else if (bind_to_port(host, port))
+    bound = port;
   if (bound > 0) ::listen(svr_sock_, 1024);  // a larger backlog than httplib's 5
   return bound;
 }
@@ -263,8 +269,8 @@ bool LimitedServer::process_and_close_socket(socket_t sock) {
     state.deadline = after(limits_.client_timeout_s);
     const bool last = served + 1 == limits_.max_requests_per_connection || stopping();
     bool closed = false;
-    ok = process_request(stream, last, closed, nullptr) && !closed && !last &&
-         !state.timed_out && !state.header_overflow;
+    ok = process_request(stream, last, closed, nullptr) && !closed && !last && !state.timed_out &&
+         !state.header_overflow;
   }
   t_connection = nullptr;
   linger_close(sock);

@@ -6,11 +6,12 @@
 //   - a cap on request line + header bytes (431),
 //   - an idle timeout between keep-alive requests, and a prompt close when the server stops.
 // A connection over --max-connections is answered 503 by the accepting thread and closed.
+#include <httplib.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <functional>
-#include <httplib.h>
 #include <list>
 #include <mutex>
 #include <thread>

@@ -24,13 +24,14 @@ namespace {
 using Clock = std::chrono::steady_clock;
 enum RouteId { kEmbed, kEmbedAll, kOpenAI, kTokenize, kInfo, kHealth, kOther };
 
-bool is_openai(const httplib::Request& req) { return req.path.rfind("/v1/", 0) == 0; }
+bool is_openai(const httplib::Request& req) {
+  return req.path.rfind("/v1/", 0) == 0;
+}
 
 void set_error(const httplib::Request& req, httplib::Response& res, int status, ErrorKind kind,
                const std::string& message) {
   res.status = status;
-  res.set_content(is_openai(req) ? openai_error_body(kind, message)
-                                 : tei_error_body(kind, message),
+  res.set_content(is_openai(req) ? openai_error_body(kind, message) : tei_error_body(kind, message),
                   "application/json");
 }
 
@@ -45,20 +46,28 @@ bool constant_time_equal(const std::string& secret, const std::string& given) {
 
 std::string route_path(Route r) {
   switch (r) {
-    case Route::embed: return "/embed";
-    case Route::embed_all: return "/embed_all";
-    case Route::openai_embeddings: return "/v1/embeddings";
-    case Route::tokenize: return "/tokenize";
+    case Route::embed:
+      return "/embed";
+    case Route::embed_all:
+      return "/embed_all";
+    case Route::openai_embeddings:
+      return "/v1/embeddings";
+    case Route::tokenize:
+      return "/tokenize";
   }
   return "";
 }
 
 const char* pooling_name(Pooling p) {
   switch (p) {
-    case Pooling::none: return "none";
-    case Pooling::cls: return "cls";
-    case Pooling::mean: return "mean";
-    default: return "default";
+    case Pooling::none:
+      return "none";
+    case Pooling::cls:
+      return "cls";
+    case Pooling::mean:
+      return "mean";
+    default:
+      return "default";
   }
 }
 
@@ -81,10 +90,9 @@ class Routes {
 
   void install(httplib::Server& svr) {
     for (Route r : {Route::embed, Route::embed_all, Route::openai_embeddings, Route::tokenize})
-      svr.Post(route_path(r), [this, r](const httplib::Request& req, httplib::Response& res,
-                                        const httplib::ContentReader& reader) {
-        post(r, req, res, reader);
-      });
+      svr.Post(route_path(r),
+               [this, r](const httplib::Request& req, httplib::Response& res,
+                         const httplib::ContentReader& reader) { post(r, req, res, reader); });
     svr.Get("/info", [this](const auto& req, auto& res) { simple(kInfo, req, res); });
     svr.Get("/health", [this](const auto& req, auto& res) { simple(kHealth, req, res); });
     svr.Get("/metrics", [this](const auto& req, auto& res) { simple(kOther, req, res); });
@@ -108,12 +116,12 @@ class Routes {
       if (c && c->header_overflow) {
         res.status = 431;
         kind = ErrorKind::payload;
-        message = "request line and headers over " + std::to_string(cfg_.max_header_bytes) +
-                  " bytes";
+        message =
+            "request line and headers over " + std::to_string(cfg_.max_header_bytes) + " bytes";
       } else if (c && c->timed_out) {
         res.status = 408;
-        message = "the request was not received within " + std::to_string(cfg_.client_timeout_s) +
-                  " s";
+        message =
+            "the request was not received within " + std::to_string(cfg_.client_timeout_s) + " s";
       } else if (res.status == 404) {
         kind = ErrorKind::not_found;
         message = "no route " + req.method + " " + req.path;
@@ -203,8 +211,7 @@ class Routes {
       EmbedRequest r = parse_request(body, route, {cfg_.max_client_batch_size});
       std::string out = route == Route::tokenize ? tokenize(r) : embed(route, r);
       res.set_content(out, "application/json");
-      metrics_.request_seconds.observe(
-          std::chrono::duration<double>(Clock::now() - t0).count());
+      metrics_.request_seconds.observe(std::chrono::duration<double>(Clock::now() - t0).count());
     } catch (const ApiError& e) {
       metrics_.count_error(e.kind);
       set_error(req, res, e.status, e.kind, e.what());
@@ -222,8 +229,7 @@ class Routes {
       throw ApiError(422, ErrorKind::validation,
                      "resnet50 has one pooled vector per image: /embed_all does not apply");
     const bool truncate = r.truncate.value_or(cfg_.auto_truncate);
-    const bool normalize =
-        route == Route::openai_embeddings ? true : r.normalize.value_or(!all);
+    const bool normalize = route == Route::openai_embeddings ? true : r.normalize.value_or(!all);
     const size_t dim = static_cast<size_t>(backend_.model().dim());
     size_t dims = dim;
     if (r.dimensions) {
@@ -245,9 +251,12 @@ class Routes {
       const std::string what =
           r.single ? std::string(field) : std::string(field) + "[" + std::to_string(i) + "]";
       const RawInput& in = r.inputs[i];
-      if (in.is_ids) inputs.push_back(backend_.ids_input(in.ids, truncate, what));
-      else if (text) inputs.push_back(backend_.text_input(in.text, truncate, what));
-      else inputs.push_back(backend_.image_input(in.text, what));
+      if (in.is_ids)
+        inputs.push_back(backend_.ids_input(in.ids, truncate, what));
+      else if (text)
+        inputs.push_back(backend_.text_input(in.text, truncate, what));
+      else
+        inputs.push_back(backend_.image_input(in.text, what));
       tokens += inputs.back().tokens;
     }
     auto job = std::make_shared<Job>(key, std::move(inputs));
@@ -452,7 +461,8 @@ int run_http_server(const HttpConfig& cfg, const Backend& backend, Batcher& batc
       return;
     }
   });
-  const std::string host = cfg.host.find(':') != std::string::npos ? "[" + cfg.host + "]" : cfg.host;
+  const std::string host =
+      cfg.host.find(':') != std::string::npos ? "[" + cfg.host + "]" : cfg.host;
   std::fprintf(stderr, "listening on http://%s:%d\n", host.c_str(), port);
   std::fflush(stderr);
   const bool ok = svr.listen_after_bind();

@@ -16,17 +16,17 @@ struct HttpConfig {
   std::string host = "127.0.0.1";
   int port = 8080;  // 0: any free port
   std::string model_name;
-  Pooling pooling = Pooling::mean;      // of /embed and /v1/embeddings
+  Pooling pooling = Pooling::mean;  // of /embed and /v1/embeddings
   int64_t max_batch_tokens = 16384;
-  size_t max_client_batch_size = 32;    // inputs per request
+  size_t max_client_batch_size = 32;      // inputs per request
   int64_t max_concurrent_requests = 512;  // admitted at once; more: 429
-  size_t payload_limit = 2000000;       // request body bytes; more: 413
+  size_t payload_limit = 2000000;         // request body bytes; more: 413
   bool auto_truncate = false;
-  std::string api_key;                  // "": no authentication
-  int max_connections = 256;            // open at once; more are refused with 503
-  double client_timeout_s = 30;         // to send a whole request, or to take a whole response
-  double idle_timeout_s = 5;            // keep-alive: between requests
-  size_t max_header_bytes = 16384;      // request line + headers; more: 431
+  std::string api_key;              // "": no authentication
+  int max_connections = 256;        // open at once; more are refused with 503
+  double client_timeout_s = 30;     // to send a whole request, or to take a whole response
+  double idle_timeout_s = 5;        // keep-alive: between requests
+  size_t max_header_bytes = 16384;  // request line + headers; more: 431
 };
 
 // Binds, prints "listening on http://HOST:PORT" on stderr, serves until SIGINT or SIGTERM, then

@@ -62,8 +62,8 @@ Metrics::Metrics()
       inference_seconds({0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}) {}
 
 const char* Metrics::route_label(int route) {
-  static const char* names[kRoutes] = {"/embed",  "/embed_all", "/v1/embeddings", "/tokenize",
-                                       "/info",   "/health",    "other"};
+  static const char* names[kRoutes] = {"/embed", "/embed_all", "/v1/embeddings", "/tokenize",
+                                       "/info",  "/health",    "other"};
   return route >= 0 && route < kRoutes ? names[route] : "other";
 }
 

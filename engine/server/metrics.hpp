@@ -31,7 +31,8 @@ class Histogram {
 
 struct Metrics {
   Metrics();
-  static constexpr int kRoutes = 7;  // embed, embed_all, v1/embeddings, tokenize, info, health, other
+  static constexpr int kRoutes =
+      7;  // embed, embed_all, v1/embeddings, tokenize, info, health, other
   static const char* route_label(int route);
   std::array<std::atomic<uint64_t>, kRoutes> requests{};
   std::array<std::atomic<uint64_t>, 7> errors{};  // by ErrorKind

@@ -34,16 +34,19 @@ void check_depth(std::string_view body) {
   bool in_string = false, escaped = false;
   for (char c : body) {
     if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
     } else if (c == '"') {
       in_string = true;
     } else if (c == '[' || c == '{') {
       if (++depth > kMaxJsonDepth)
-        throw ApiError(400, ErrorKind::validation,
-                       "malformed JSON: nested deeper than " + std::to_string(kMaxJsonDepth) +
-                           " levels");
+        throw ApiError(
+            400, ErrorKind::validation,
+            "malformed JSON: nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
     } else if (c == ']' || c == '}') {
       --depth;
     }
@@ -59,7 +62,9 @@ json parse_json(std::string_view body) {
     // e.what() quotes the bytes last read, which may be invalid UTF-8: say where, not what.
     const bool utf8 = std::strstr(e.what(), "UTF-8") != nullptr;
     const bool truncated = e.byte >= body.size();
-    std::string why = utf8 ? "invalid UTF-8" : truncated ? "unexpected end of input" : "syntax error";
+    std::string why = utf8        ? "invalid UTF-8"
+                      : truncated ? "unexpected end of input"
+                                  : "syntax error";
     throw ApiError(400, ErrorKind::validation,
                    "malformed JSON: " + why + " at byte " + std::to_string(e.byte));
   } catch (const json::exception&) {  // out_of_range: a number like 1e999
@@ -69,15 +74,23 @@ json parse_json(std::string_view body) {
 
 const char* type_name(const json& v) {
   switch (v.type()) {
-    case json::value_t::null: return "null";
-    case json::value_t::boolean: return "a boolean";
+    case json::value_t::null:
+      return "null";
+    case json::value_t::boolean:
+      return "a boolean";
     case json::value_t::number_integer:
-    case json::value_t::number_unsigned: return "an integer";
-    case json::value_t::number_float: return "a number";
-    case json::value_t::string: return "a string";
-    case json::value_t::array: return "an array";
-    case json::value_t::object: return "an object";
-    default: return "a value";
+    case json::value_t::number_unsigned:
+      return "an integer";
+    case json::value_t::number_float:
+      return "a number";
+    case json::value_t::string:
+      return "a string";
+    case json::value_t::array:
+      return "an array";
+    case json::value_t::object:
+      return "an object";
+    default:
+      return "a value";
   }
 }
 
@@ -156,7 +169,8 @@ std::vector<RawInput> openai_inputs(const json& v, const ParseLimits& limits) {
   if (v[0].is_number()) {  // one list of token ids
     RawInput in{true, {}, {}};
     in.ids.reserve(v.size());
-    for (size_t j = 0; j < v.size(); ++j) in.ids.push_back(token_id(v[j], "input[" + std::to_string(j) + "]"));
+    for (size_t j = 0; j < v.size(); ++j)
+      in.ids.push_back(token_id(v[j], "input[" + std::to_string(j) + "]"));
     out.push_back(std::move(in));
     return out;
   }
@@ -189,13 +203,20 @@ void refuse_prompt_name(const json& obj) {
 
 const char* error_kind_name(ErrorKind k) {
   switch (k) {
-    case ErrorKind::validation: return "validation";
-    case ErrorKind::tokenizer: return "tokenizer";
-    case ErrorKind::overloaded: return "overloaded";
-    case ErrorKind::unauthorized: return "unauthorized";
-    case ErrorKind::payload: return "payload";
-    case ErrorKind::backend: return "backend";
-    case ErrorKind::not_found: return "not_found";
+    case ErrorKind::validation:
+      return "validation";
+    case ErrorKind::tokenizer:
+      return "tokenizer";
+    case ErrorKind::overloaded:
+      return "overloaded";
+    case ErrorKind::unauthorized:
+      return "unauthorized";
+    case ErrorKind::payload:
+      return "payload";
+    case ErrorKind::backend:
+      return "backend";
+    case ErrorKind::not_found:
+      return "not_found";
   }
   return "backend";
 }
@@ -237,7 +258,8 @@ EmbedRequest parse_request(std::string_view body, Route route, const ParseLimits
     get_string(obj, "model");  // any name: one model is served
     get_string(obj, "user");
     if (auto f = get_string(obj, "encoding_format")) {
-      if (*f == "base64") req.base64 = true;
+      if (*f == "base64")
+        req.base64 = true;
       else if (*f != "float")
         invalid("`encoding_format` must be \"float\" or \"base64\", got " + quote(*f));
     }
@@ -330,8 +352,9 @@ std::string decode_image_input(std::string_view input, const std::string& what) 
   const size_t colon = input.find(':');
   if (input[0] == '/' || input[0] == '.' ||
       (colon != std::string_view::npos && colon < 10 && input.substr(colon, 3) == "://"))
-    invalid(what + ": the server does not fetch URLs or open files; send the image as base64 "
-                   "or a data: URL");
+    invalid(what +
+            ": the server does not fetch URLs or open files; send the image as base64 "
+            "or a data: URL");
   return base64_decode(input, what);
 }
 

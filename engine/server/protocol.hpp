@@ -14,7 +14,15 @@
 namespace tern::server {
 
 // Error kinds, as TEI names them (`error_type`).
-enum class ErrorKind { validation, tokenizer, overloaded, unauthorized, payload, backend, not_found };
+enum class ErrorKind {
+  validation,
+  tokenizer,
+  overloaded,
+  unauthorized,
+  payload,
+  backend,
+  not_found
+};
 const char* error_kind_name(ErrorKind k);
 
 class ApiError : public std::runtime_error {
@@ -40,13 +48,13 @@ struct RawInput {
 };
 
 struct EmbedRequest {
-  std::vector<RawInput> inputs;        // in the client's order, never empty
-  bool single = false;                 // sent as one value, not a list: errors name the field
-  std::optional<bool> normalize;       // absent: the route's default
-  std::optional<bool> truncate;        // absent: the server's --auto-truncate
-  bool base64 = false;                 // OpenAI encoding_format "base64"
-  std::optional<int64_t> dimensions;   // OpenAI / TEI: keep the first N values, renormalised
-  bool add_special_tokens = true;      // /tokenize
+  std::vector<RawInput> inputs;       // in the client's order, never empty
+  bool single = false;                // sent as one value, not a list: errors name the field
+  std::optional<bool> normalize;      // absent: the route's default
+  std::optional<bool> truncate;       // absent: the server's --auto-truncate
+  bool base64 = false;                // OpenAI encoding_format "base64"
+  std::optional<int64_t> dimensions;  // OpenAI / TEI: keep the first N values, renormalised
+  bool add_special_tokens = true;     // /tokenize
 };
 
 struct ParseLimits {

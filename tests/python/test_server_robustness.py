@@ -188,7 +188,8 @@ class BadInputTest(unittest.TestCase):
 
     def test_header_flood_and_caps(self):
         many = b"".join(b"X-Pad-%d: %s\r\n" % (i, b"y" * 100) for i in range(300))  # ~33 KB
-        raw = raw_exchange(self.server.port, b"GET /health HTTP/1.1\r\nHost: x\r\n" + many + b"\r\n")
+        head = b"GET /health HTTP/1.1\r\nHost: x\r\n"
+        raw = raw_exchange(self.server.port, head + many + b"\r\n")
         self.assertEqual(status_of(raw), 431, raw[:200])
         self.assertIn(b'"error_type":"payload"', raw)
         self.still_serving()
@@ -247,7 +248,8 @@ class ImageServerTest(unittest.TestCase):
 
     def test_base64_and_data_urls_equal_tern_embed(self):
         b64 = [base64.b64encode(p.read_bytes()).decode() for p in self.pngs]
-        status, got = self.server.post("/embed", {"inputs": [b64[0], "data:image/png;base64," + b64[1]]})
+        inputs = [b64[0], "data:image/png;base64," + b64[1]]
+        status, got = self.server.post("/embed", {"inputs": inputs})
         self.assertEqual(status, 200, got)
         np.testing.assert_array_equal(np.asarray(got, np.float32), self.want)
         status, got = self.server.post("/v1/embeddings", {"input": b64, "model": "r50"})
