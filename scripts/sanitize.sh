@@ -13,8 +13,9 @@
 #
 # Not run under ASan, and why:
 #   - Python tests other than the CLI, robustness and server ones: they are PyTorch parity checks
-#     of the full models, which ASan (~3x) and the -O1 build (~5-10x against the release kernels) would
-#     stretch past CI's time, while the same code paths run in the C++ tests and the CLI tests.
+#     of the full models, which ASan (~3x) and the -O1 build (~5-10x against the release kernels)
+#     would stretch past CI's time, while the same code paths run in the C++ tests and the CLI
+#     tests.
 #     TERN_ASAN_PY_TESTS (a CTest regex) picks the Python tests that run.
 #   - TERN_ASAN_EXCLUDE (a CTest regex, empty by default) drops heavy C++ cases.
 set -euo pipefail
