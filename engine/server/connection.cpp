@@ -270,7 +270,7 @@ bool LimitedServer::process_and_close_socket(socket_t sock) {
     const bool last = served + 1 == limits_.max_requests_per_connection || stopping();
     bool closed = false;
     ok = process_request(stream, last, closed, nullptr) && !closed && !last && !state.timed_out &&
-         !state.header_overflow;
+         !state.header_overflow && !state.must_close;
   }
   t_connection = nullptr;
   linger_close(sock);

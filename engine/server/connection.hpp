@@ -29,6 +29,7 @@ struct ConnectionState {
   size_t header_bytes = 0;
   bool header_overflow = false;
   bool timed_out = false;
+  bool must_close = false;  // after this response (e.g. a request body left unread)
   void start_writing(double seconds);
 };
 ConnectionState* current_connection();  // nullptr outside a connection's thread

@@ -98,7 +98,11 @@ class Routes {
     svr.Get("/metrics", [this](const auto& req, auto& res) { simple(kOther, req, res); });
     // Unknown routes, without reading their bodies.
     svr.Post(".*", [this](const httplib::Request& req, httplib::Response& res,
-                          const httplib::ContentReader&) { not_found(req, res); });
+                          const httplib::ContentReader&) {
+      not_found(req, res);
+      res.set_header("Connection", "close");  // its body is not read
+      if (ConnectionState* c = current_connection()) c->must_close = true;
+    });
     svr.Get(".*", [this](const auto& req, auto& res) { not_found(req, res); });
     svr.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
       if (ConnectionState* c = current_connection()) c->phase = ConnectionState::Phase::body;
@@ -111,6 +115,10 @@ class Routes {
       ConnectionState* c = current_connection();
       if (c && c->phase != ConnectionState::Phase::writing) c->start_writing(cfg_.client_timeout_s);
       if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+      // httplib's own errors (a bad request line, headers over the cap, a timeout): what follows
+      // on the connection cannot be trusted to start a request.
+      if (c) c->must_close = true;
+      res.set_header("Connection", "close");
       ErrorKind kind = ErrorKind::validation;
       std::string message = "bad request";
       if (c && c->header_overflow) {
@@ -129,6 +137,8 @@ class Routes {
         kind = ErrorKind::payload;
         message = "request body over the payload limit of " + std::to_string(cfg_.payload_limit) +
                   " bytes (--payload-limit)";
+      } else if (res.status == 400) {
+        message = "malformed HTTP request";
       } else {
         message = "HTTP error " + std::to_string(res.status);
       }
@@ -159,7 +169,10 @@ class Routes {
     ~Admission() { m.in_flight.fetch_sub(1); }
   };
 
-  std::string read_body(const httplib::Request& req, const httplib::ContentReader& reader) const {
+  // Reads the body, at most --payload-limit bytes. *consumed tells whether the connection is
+  // still at a request boundary afterwards.
+  std::string read_body(const httplib::Request& req, const httplib::ContentReader& reader,
+                        bool* consumed) const {
     const std::string declared = req.get_header_value("Content-Length");
     if (!declared.empty()) {
       char* end = nullptr;
@@ -167,7 +180,12 @@ class Routes {
       const unsigned long long n = std::strtoull(declared.c_str(), &end, 10);
       if (errno == 0 && *end == '\0' && n > cfg_.payload_limit) throw payload_error();
     }
+    *consumed = true;
     std::string body;
+    // Neither a length nor chunks: HTTP/1.1 says there is no body (httplib would read to EOF).
+    std::string te = req.get_header_value("Transfer-Encoding");
+    for (char& ch : te) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (declared.empty() && te.find("chunked") == std::string::npos) return body;
     bool over = false;
     const bool ok = reader([&](const char* data, size_t n) {
       if (body.size() + n > cfg_.payload_limit) {
@@ -177,6 +195,7 @@ class Routes {
       body.append(data, n);
       return true;
     });
+    if (over || !ok) *consumed = false;
     if (over) throw payload_error();
     if (!ok) {
       ConnectionState* c = current_connection();
@@ -197,6 +216,7 @@ class Routes {
             const httplib::ContentReader& reader) {
     const auto t0 = Clock::now();
     metrics_.requests[static_cast<int>(route)].fetch_add(1);
+    bool read_attempted = false, consumed = false;
     try {
       check_auth(req);
       if (metrics_.in_flight.fetch_add(1) >= cfg_.max_concurrent_requests) {
@@ -206,7 +226,8 @@ class Routes {
                            " requests in flight (--max-concurrent-requests)");
       }
       Admission admitted{metrics_};
-      const std::string body = read_body(req, reader);
+      read_attempted = true;
+      const std::string body = read_body(req, reader, &consumed);
       if (ConnectionState* c = current_connection()) c->phase = ConnectionState::Phase::handling;
       EmbedRequest r = parse_request(body, route, {cfg_.max_client_batch_size});
       std::string out = route == Route::tokenize ? tokenize(r) : embed(route, r);
@@ -218,6 +239,17 @@ class Routes {
     } catch (const std::bad_alloc&) {
       metrics_.count_error(ErrorKind::backend);
       set_error(req, res, 503, ErrorKind::backend, "out of memory");
+    }
+    // Refused before the body was read (401, 429): skip it, so the connection can go on.
+    if (!read_attempted) {
+      try {
+        read_body(req, reader, &consumed);
+      } catch (const ApiError&) {
+      }
+    }
+    if (!consumed) {
+      res.set_header("Connection", "close");
+      if (ConnectionState* c = current_connection()) c->must_close = true;
     }
     if (ConnectionState* c = current_connection()) c->start_writing(cfg_.client_timeout_s);
   }
@@ -439,6 +471,8 @@ int run_http_server(const HttpConfig& cfg, const Backend& backend, Batcher& batc
   LimitedServer svr(limits, metrics);
   svr.new_task_queue = [&] { return new ConnectionPool(cfg.max_connections, metrics); };
   svr.set_payload_max_length(cfg.payload_limit);
+  svr.set_keep_alive_max_count(static_cast<size_t>(limits.max_requests_per_connection));
+  svr.set_keep_alive_timeout(static_cast<time_t>(std::ceil(cfg.idle_timeout_s)));
   Routes routes(cfg, backend, batcher, metrics);
   routes.install(svr);
 

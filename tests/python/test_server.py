@@ -7,6 +7,7 @@ import base64
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -21,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from server_testlib import Server  # noqa: E402
+from server_testlib import Server, raw_exchange  # noqa: E402
 from tern_testlib import ROOT, export, tern  # noqa: E402
 
 OPENAI_VERSION = "6.30.1"
@@ -209,6 +210,13 @@ class TextServerTest(unittest.TestCase):
             status, got = s.post("/embed", {"inputs": "a"},
                                  headers={"Authorization": "Bearer s3cret"})
             self.assertEqual(status, 200, got)
+            # Refused before its body was read: the body is skipped and the connection goes on.
+            body = b'{"inputs": "a"}'
+            req = b"POST /embed HTTP/1.1\r\nHost: x\r\n%sContent-Length: %d\r\n\r\n%s"
+            raw = raw_exchange(s.port, req % (b"", len(body), body)
+                               + req % (b"Authorization: Bearer s3cret\r\nConnection: close\r\n",
+                                        len(body), body))
+            self.assertEqual(re.findall(rb"HTTP/1\.1 (\d{3})", raw), [b"401", b"200"], raw[:300])
             self.assertEqual(s.stop(), 0)
 
     def test_overload_gives_429_then_serves(self):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 import shutil
 import socket
 import struct
@@ -199,6 +200,37 @@ class BadInputTest(unittest.TestCase):
         self.assertEqual((status, got["error"]["code"]), (404, "not_found"))
         status, got = self.server.request("DELETE", "/embed")
         self.assertEqual(status, 404)
+        self.still_serving()
+
+    def test_keep_alive_after_errors(self):
+        """A refused request's body is skipped, so the next request on the connection is read
+        from its first byte; a connection whose stream cannot be trusted is closed."""
+        ok = json.dumps({"inputs": "Hello"}).encode()
+
+        def post(path, body, extra=b""):
+            return (b"POST %s HTTP/1.1\r\nHost: x\r\n%sContent-Length: %d\r\n\r\n%s"
+                    % (path, extra, len(body), body))
+
+        # 422, then a good request, pipelined on one connection: both answered.
+        raw = raw_exchange(self.server.port, post(b"/embed", b'{"inputs": []}')
+                           + post(b"/tokenize", ok) + b"GET /health HTTP/1.1\r\nHost: x\r\n"
+                           b"Connection: close\r\n\r\n")
+        self.assertEqual([int(c) for c in re.findall(rb"HTTP/1\.1 (\d{3})", raw)], [422, 200, 200])
+        # A body over the limit, or a malformed request: answered, then the connection is closed
+        # (what follows is not parsed as a request).
+        for first in (post(b"/embed", b"x" * 200001), b"GARBAGE\r\n\r\n",
+                      post(b"/unknown", b"{}")):
+            raw = raw_exchange(self.server.port, first + post(b"/tokenize", ok))
+            codes = [int(c) for c in re.findall(rb"HTTP/1\.1 (\d{3})", raw)]
+            self.assertEqual(len(codes), 1, raw[:300])
+            self.assertIn(codes[0], (413, 400, 404))
+            self.assertIn(b"Connection: close", raw)
+        # No Content-Length and not chunked: no body (answered at once, not after a timeout).
+        t0 = time.monotonic()
+        raw = raw_exchange(self.server.port, b"POST /embed HTTP/1.1\r\nHost: x\r\n"
+                           b"Connection: close\r\n\r\n")
+        self.assertEqual(status_of(raw), 400, raw[:300])
+        self.assertLess(time.monotonic() - t0, 1.5)
         self.still_serving()
 
     def test_connection_cap(self):
