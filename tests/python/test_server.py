@@ -3,9 +3,7 @@ client; 16 concurrent clients batched together; 429 under overload; API keys; SI
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import random
 import re
 import shutil

@@ -5,7 +5,6 @@ URLs equal `tern embed`; broken base64, URLs, paths and a decompression-bomb PNG
 from __future__ import annotations
 
 import base64
-import io
 import json
 import re
 import shutil
