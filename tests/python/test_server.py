@@ -3,6 +3,7 @@ client; 16 concurrent clients batched together; 429 under overload; API keys; SI
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import re
@@ -265,6 +266,53 @@ class TextServerTest(unittest.TestCase):
             self.assertEqual([r[0] for r in results], [200, 200, 200], results)
             self.assertTrue(all(len(r[1]) == 32 for r in results))
             self.assertTrue(any("SIGTERM" in line for line in s.stderr_lines))
+
+
+class VitServerTest(unittest.TestCase):
+    """An image transformer: /embed pools as `tern embed` does (cls), /embed_all gives every
+    token, and --pooling mean follows `tern embed --pooling mean`."""
+
+    @classmethod
+    def setUpClass(cls):
+        from PIL import Image
+        cls.tmp = Path(tempfile.mkdtemp(prefix="tern-serve-vit-"))
+        cls.model = export("vit_b_16", cls.tmp / "vit.tern", "--layers", "1", "--heads", "2",
+                           "--hidden-dim", "64", "--mlp-dim", "128", "--patch-size", "32")
+        cls.png = cls.tmp / "a.png"
+        rng = np.random.default_rng(1)
+        Image.fromarray(rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)).save(cls.png)
+        cls.b64 = base64.b64encode(cls.png.read_bytes()).decode()
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp)
+
+    def embed(self, *opts):
+        with tempfile.TemporaryDirectory() as d:
+            out = Path(d) / "out.npy"
+            tern("embed", self.model, self.png, *opts, "-o", out)
+            return np.load(out)
+
+    def test_pooling_and_tokens(self):
+        with Server(self.model, "--threads", "2") as s:
+            inputs = [self.b64, "data:image/png;base64," + self.b64]
+            status, got = s.post("/embed", {"inputs": inputs})
+            self.assertEqual(status, 200, got)
+            want = self.embed("--normalize")
+            np.testing.assert_array_equal(np.asarray(got, np.float32), np.vstack([want, want]))
+            status, got = s.post("/embed_all", {"inputs": self.b64})
+            self.assertEqual(status, 200, got)
+            tokens = np.asarray(got[0], np.float32)
+            self.assertEqual(tokens.shape, (1 + (224 // 32) ** 2, 64))
+            want_tokens = self.embed("--pooling", "none").reshape(tokens.shape)
+            np.testing.assert_array_equal(tokens, want_tokens)
+            self.assertEqual(s.stop(), 0)
+        with Server(self.model, "--threads", "2", "--pooling", "mean") as s:
+            status, got = s.post("/v1/embeddings", {"input": self.b64})
+            self.assertEqual(status, 200, got)
+            np.testing.assert_array_equal(np.asarray([got["data"][0]["embedding"]], np.float32),
+                                          self.embed("--pooling", "mean", "--normalize"))
+            self.assertEqual(s.stop(), 0)
 
 
 if __name__ == "__main__":
