@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <cmath>
@@ -470,6 +471,12 @@ int run_http_server(const HttpConfig& cfg, const Backend& backend, Batcher& batc
   limits.max_header_bytes = cfg.max_header_bytes;
   LimitedServer svr(limits, metrics);
   svr.new_task_queue = [&] { return new ConnectionPool(cfg.max_connections, metrics); };
+  // SO_REUSEADDR (restart at once after a stop) but not httplib's SO_REUSEPORT, with which a
+  // second server on the same port would start and silently share its connections.
+  svr.set_socket_options([](socket_t sock) {
+    const int one = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  });
   svr.set_payload_max_length(cfg.payload_limit);
   svr.set_keep_alive_max_count(static_cast<size_t>(limits.max_requests_per_connection));
   svr.set_keep_alive_timeout(static_cast<time_t>(std::ceil(cfg.idle_timeout_s)));

@@ -196,6 +196,22 @@ class TextServerTest(unittest.TestCase):
         # Dynamic batching merged requests: fewer forward passes than requests.
         self.assertLess(batches, 16 * 50)
 
+    def test_command_line_errors(self):
+        for args, code, needle in [
+            (["--port", "http"], 2, "--port"),
+            (["--pooling", "none"], 2, "/embed_all"),
+            (["--max-batch-tokens", "100"], 2, "512"),
+            (["--bogus"], 2, "--bogus"),
+            (["--port", str(self.server.port)], 1, "cannot listen"),
+        ]:
+            p = tern("serve", self.model, *args, check=False, timeout=60)
+            self.assertEqual(p.returncode, code, (args, p.stderr))
+            self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
+            self.assertIn(needle, p.stderr)
+        p = tern("serve", self.tmp / "missing.tern", check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("missing.tern", p.stderr)
+
     def test_api_key(self):
         with Server(self.model, "--threads", "1", "--api-key", "s3cret") as s:
             status, err = s.post("/embed", {"inputs": "a"})
