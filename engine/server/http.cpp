@@ -240,6 +240,9 @@ class Routes {
     } catch (const std::bad_alloc&) {
       metrics_.count_error(ErrorKind::backend);
       set_error(req, res, 503, ErrorKind::backend, "out of memory");
+    } catch (const std::exception& e) {  // tern::Error from the library: a bug, not bad input
+      metrics_.count_error(ErrorKind::backend);
+      set_error(req, res, 500, ErrorKind::backend, e.what());
     }
     // Refused before the body was read (401, 429): skip it, so the connection can go on.
     if (!read_attempted) {
