@@ -2,14 +2,17 @@
 #include "engine/server/connection.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <stdexcept>
 
 #include "engine/server/metrics.hpp"
 
@@ -19,7 +22,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 thread_local ConnectionState* t_connection = nullptr;
-thread_local bool t_reject = false;  // set while the accepting thread runs a refused connection
 
 int ms_until(Clock::time_point t) {
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t - Clock::now()).count();
@@ -112,23 +114,7 @@ class BoundedStream final : public httplib::Stream {
   }
   socket_t socket() const override { return fd_; }
 
-  // Waits up to the idle timeout for the next request's first byte; gives up early when the
-  // server stops. EOF (the client closed) is "no request".
-  bool wait_for_request(double idle_s, const std::function<bool()>& stopping) {
-    if (pos_ < len_) return true;
-    const auto end = after(idle_s);
-    while (Clock::now() < end && !stopping()) {
-      pollfd p{fd_, POLLIN, 0};
-      const int r = ::poll(&p, 1, std::min(100, ms_until(end)));
-      if (r > 0) {
-        char c;
-        const ssize_t n = ::recv(fd_, &c, 1, MSG_PEEK);
-        return n > 0;
-      }
-      if (r < 0 && errno != EINTR) return false;
-    }
-    return false;
-  }
+  bool has_buffered() const { return pos_ < len_; }
 
  private:
   Clock::time_point deadline() const { return state_.deadline; }
@@ -187,57 +173,164 @@ ConnectionState* current_connection() {
   return t_connection;
 }
 
-ConnectionPool::ConnectionPool(int max_threads, Metrics& metrics)
-    : max_threads_(static_cast<size_t>(std::max(1, max_threads))), metrics_(metrics) {}
+ConnectionPool::ConnectionPool(LimitedServer& server, const ConnectionLimits& limits,
+                               Metrics& metrics)
+    : server_(server), limits_(limits), metrics_(metrics) {
+  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd_ < 0 || ::pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0)
+    throw std::runtime_error(std::string("epoll: ") + std::strerror(errno));
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = wake_[0];
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_[0], &ev);
+  reactor_thread_ = std::thread([this] { reactor(); });
+}
 
 ConnectionPool::~ConnectionPool() {
   shutdown();
+  ::close(epoll_fd_);
+  ::close(wake_[0]);
+  ::close(wake_[1]);
 }
 
 void ConnectionPool::enqueue(std::function<void()> fn) {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (!shutdown_ && (idle_ > jobs_.size() || threads_.size() < max_threads_)) {
-      jobs_.push_back(std::move(fn));
-      if (idle_ < jobs_.size()) threads_.emplace_back([this] { worker(); });
-      cv_.notify_one();
-      return;
-    }
-  }
-  metrics_.rejected_connections.fetch_add(1);
-  t_reject = true;  // fn runs process_and_close_socket, which answers 503 and closes
   fn();
-  t_reject = false;
 }
 
-void ConnectionPool::shutdown() {
-  std::vector<std::thread> threads;
+void ConnectionPool::adopt(int fd) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    shutdown_ = true;
-    threads.swap(threads_);
+    if (!stopping_ && open_ < limits_.max_connections) {
+      ++open_;
+      metrics_.open_connections.store(open_);
+    } else {
+      fd = -fd - 1;
+    }
   }
-  cv_.notify_all();
-  for (auto& t : threads) t.join();
+  if (fd < 0) {
+    fd = -fd - 1;
+    metrics_.rejected_connections.fetch_add(1);
+    ::send(fd, kTooManyConnections, sizeof kTooManyConnections - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ::shutdown(fd, SHUT_RDWR);
+    ::close(fd);
+    return;
+  }
+  const int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  watch(fd, 0);
+}
+
+void ConnectionPool::watch(int fd, int served) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!stopping_) {
+      idle_[fd] = Idle{served, after(limits_.idle_timeout_s)};
+      epoll_event ev{};
+      ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
+      ev.data.fd = fd;
+      if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) == 0) return;
+      idle_.erase(fd);
+    }
+  }
+  close_connection(fd);
+}
+
+void ConnectionPool::close_connection(int fd) {
+  linger_close(fd);
+  std::lock_guard<std::mutex> lock(mutex_);
+  --open_;
+  metrics_.open_connections.store(open_);
+}
+
+void ConnectionPool::reactor() {
+  epoll_event events[256];
+  for (;;) {
+    const int n = ::epoll_wait(epoll_fd_, events, 256, 100);
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopping_) {
+      for (auto& [fd, idle] : idle_) {
+        ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+        ::close(fd);
+        --open_;
+      }
+      idle_.clear();
+      metrics_.open_connections.store(open_);
+      return;
+    }
+    for (int i = 0; i < n; ++i) {
+      const int fd = events[i].data.fd;
+      if (fd == wake_[0]) continue;
+      auto it = idle_.find(fd);
+      if (it == idle_.end()) continue;
+      ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+      ready_.emplace_back(fd, it->second.served);
+      idle_.erase(it);
+    }
+    if (idle_workers_ < ready_.size() && workers_.size() < size_t(limits_.max_workers))
+      for (size_t k = idle_workers_;
+           k < ready_.size() && workers_.size() < size_t(limits_.max_workers); ++k)
+        workers_.emplace_back([this] { worker(); });
+    if (!ready_.empty()) cv_.notify_all();
+    const auto now = Clock::now();
+    for (auto it = idle_.begin(); it != idle_.end();) {
+      if (it->second.deadline > now) {
+        ++it;
+        continue;
+      }
+      ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, it->first, nullptr);
+      ::close(it->first);  // idle: nothing unread to linger for
+      --open_;
+      it = idle_.erase(it);
+    }
+    metrics_.open_connections.store(open_);
+  }
 }
 
 void ConnectionPool::worker() {
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
-    ++idle_;
-    cv_.wait(lock, [&] { return shutdown_ || !jobs_.empty(); });
-    --idle_;
-    if (jobs_.empty()) return;  // shutting down with nothing left
-    auto fn = std::move(jobs_.front());
-    jobs_.pop_front();
+    ++idle_workers_;
+    cv_.wait(lock, [&] { return stopping_ || !ready_.empty(); });
+    --idle_workers_;
+    if (ready_.empty()) return;  // stopping, nothing left
+    auto [fd, served] = ready_.front();
+    ready_.pop_front();
     lock.unlock();
-    fn();
+    const bool keep = server_.serve(fd, served);
+    if (keep)
+      watch(fd, served);
+    else
+      close_connection(fd);
     lock.lock();
   }
 }
 
+void ConnectionPool::shutdown() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopping_ && !reactor_thread_.joinable()) return;
+    stopping_ = true;
+  }
+  const char c = 1;
+  if (::write(wake_[1], &c, 1) < 0) {
+  }  // the reactor also wakes every 100 ms
+  if (reactor_thread_.joinable()) reactor_thread_.join();
+  cv_.notify_all();
+  std::vector<std::thread> workers;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    workers.swap(workers_);
+  }
+  for (auto& t : workers) t.join();
+}
+
 LimitedServer::LimitedServer(const ConnectionLimits& limits, Metrics& metrics)
-    : limits_(limits), metrics_(metrics) {}
+    : limits_(limits), metrics_(metrics) {
+  new_task_queue = [this] {
+    pool_ = new ConnectionPool(*this, limits_, metrics_);
+    return pool_;
+  };
+}
 
 int LimitedServer::bind(const std::string& host, int port) {
   int bound = -1;
@@ -245,36 +338,32 @@ int LimitedServer::bind(const std::string& host, int port) {
     bound = bind_to_any_port(host);
   else if (bind_to_port(host, port))
     bound = port;
-  if (bound > 0) ::listen(svr_sock_, 1024);  // a larger backlog than httplib's 5
+  if (bound > 0) ::listen(svr_sock_, 4096);  // a larger backlog than httplib's 5
   return bound;
 }
 
 bool LimitedServer::process_and_close_socket(socket_t sock) {
-  if (t_reject) {
-    ::send(sock, kTooManyConnections, sizeof kTooManyConnections - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-    ::shutdown(sock, SHUT_RDWR);
-    ::close(sock);
-    return true;
-  }
-  const int one = 1;
-  ::setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  pool_->adopt(sock);  // on the accepting thread: the pool owns the socket from here
+  return true;
+}
+
+bool LimitedServer::serve(int fd, int& served) {
   ConnectionState state;
   t_connection = &state;
-  BoundedStream stream(sock, state, limits_);
-  auto stopping = [this] { return svr_sock_ == INVALID_SOCKET; };
-  bool ok = true;
-  for (int served = 0; ok && served < limits_.max_requests_per_connection; ++served) {
-    if (!stream.wait_for_request(limits_.idle_timeout_s, stopping)) break;
+  BoundedStream stream(fd, state, limits_);
+  bool keep = true;
+  do {
     state = ConnectionState{};
     state.deadline = after(limits_.client_timeout_s);
-    const bool last = served + 1 == limits_.max_requests_per_connection || stopping();
+    const bool last = served + 1 >= limits_.max_requests_per_connection || stopping();
     bool closed = false;
-    ok = process_request(stream, last, closed, nullptr) && !closed && !last && !state.timed_out &&
-         !state.header_overflow && !state.must_close;
-  }
+    const bool ok = process_request(stream, last, closed, nullptr);
+    ++served;
+    keep =
+        ok && !closed && !last && !state.timed_out && !state.header_overflow && !state.must_close;
+  } while (keep && stream.has_buffered());  // pipelined requests; otherwise wait idle
   t_connection = nullptr;
-  linger_close(sock);
-  return true;
+  return keep;
 }
 
 }  // namespace tern::server

@@ -469,11 +469,11 @@ int run_http_server(const HttpConfig& cfg, const Backend& backend, Batcher& batc
 
   ConnectionLimits limits;
   limits.max_connections = cfg.max_connections;
+  limits.max_workers = static_cast<int>(std::min<int64_t>(cfg.max_concurrent_requests + 16, 4096));
   limits.client_timeout_s = cfg.client_timeout_s;
   limits.idle_timeout_s = cfg.idle_timeout_s;
   limits.max_header_bytes = cfg.max_header_bytes;
   LimitedServer svr(limits, metrics);
-  svr.new_task_queue = [&] { return new ConnectionPool(cfg.max_connections, metrics); };
   // SO_REUSEADDR (restart at once after a stop) but not httplib's SO_REUSEPORT, with which a
   // second server on the same port would start and silently share its connections.
   svr.set_socket_options([](socket_t sock) {

@@ -23,7 +23,7 @@ struct HttpConfig {
   size_t payload_limit = 2000000;         // request body bytes; more: 413
   bool auto_truncate = false;
   std::string api_key;              // "": no authentication
-  int max_connections = 256;        // open at once; more are refused with 503
+  int max_connections = 10000;      // open at once, idle ones included; more: 503
   double client_timeout_s = 30;     // to send a whole request, or to take a whole response
   double idle_timeout_s = 5;        // keep-alive: between requests
   size_t max_header_bytes = 16384;  // request line + headers; more: 431

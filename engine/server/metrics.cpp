@@ -89,6 +89,8 @@ std::string Metrics::render() const {
   header(out, "tern_rejected_connections_total", "counter",
          "Connections refused over --max-connections.");
   out += "tern_rejected_connections_total " + std::to_string(rejected_connections.load()) + "\n";
+  header(out, "tern_open_connections", "gauge", "Open connections, idle ones included.");
+  out += "tern_open_connections " + std::to_string(open_connections.load()) + "\n";
   batch_size.render(out, "tern_batch_size", "Inputs per forward pass.");
   batch_tokens.render(out, "tern_batch_tokens", "Padded tokens per forward pass.");
   inference_seconds.render(out, "tern_inference_seconds", "Time of one forward pass.");

@@ -41,10 +41,11 @@ struct Metrics {
   std::atomic<int64_t> queue_inputs{0};           // waiting for the batcher
   std::atomic<int64_t> in_flight{0};              // admitted requests not yet answered
   std::atomic<uint64_t> rejected_connections{0};  // over --max-connections
-  Histogram batch_size;                           // inputs per forward pass
-  Histogram batch_tokens;                         // padded tokens per forward pass
-  Histogram request_seconds;                      // admitted request, arrival to response
-  Histogram inference_seconds;                    // one forward pass
+  std::atomic<int64_t> open_connections{0};
+  Histogram batch_size;         // inputs per forward pass
+  Histogram batch_tokens;       // padded tokens per forward pass
+  Histogram request_seconds;    // admitted request, arrival to response
+  Histogram inference_seconds;  // one forward pass
 
   void count_error(ErrorKind k) { errors[static_cast<int>(k)].fetch_add(1); }
   std::string render() const;

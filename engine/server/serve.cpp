@@ -3,7 +3,9 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
@@ -23,7 +25,7 @@ const char kHelp[] =
     "                  [--threads N] [--pooling cls|mean] [--max-batch-tokens 16384]\n"
     "                  [--max-client-batch-size 32] [--max-concurrent-requests 512]\n"
     "                  [--payload-limit 2000000] [--auto-truncate] [--api-key KEY]\n"
-    "                  [--image-tokens N] [--max-connections 256] [--client-timeout 30]\n"
+    "                  [--image-tokens N] [--max-connections 10000] [--client-timeout 30]\n"
     "\n"
     "Serves embeddings over HTTP: TEI's POST /embed, /embed_all, /tokenize and OpenAI's\n"
     "POST /v1/embeddings, with GET /info, /health and /metrics (Prometheus). Prints\n"
@@ -46,7 +48,8 @@ const char kHelp[] =
     "  --api-key KEY              require `Authorization: Bearer KEY` (all routes but /health);\n"
     "                             the TERN_API_KEY environment variable does the same\n"
     "  --image-tokens N           what one image counts against --max-batch-tokens (default 197)\n"
-    "  --max-connections N        open connections at once (more: 503, closed)\n"
+    "  --max-connections N        open connections at once, idle ones included (more: 503,\n"
+    "                             closed; default 10000, or less where the file limit is lower)\n"
     "  --client-timeout SECONDS   to send a whole request and to take a whole response\n"
     "\n"
     "Image models take base64 images or data:image/...;base64, URLs in the same fields as\n"
@@ -86,6 +89,10 @@ std::string stem(const std::string& path) {
 
 int serve_main(const std::vector<std::string>& args) {
   HttpConfig cfg;
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY)
+    cfg.max_connections = static_cast<int>(std::clamp<rlim_t>(files.rlim_cur, 128, 10064) -
+                                           64);  // fds for the model, logs, ...
   std::string model_path, pooling;
   int threads = 0;
   int64_t image_tokens = 197;

@@ -250,6 +250,54 @@ class BadInputTest(unittest.TestCase):
         self.assertEqual((status, [t["text"] for t in got[0]]), (200, ["a", "b"]))
 
 
+class ManyConnectionsTest(unittest.TestCase):
+    """Idle connections wait in one epoll thread, not in workers: thousands of them do not keep
+    other clients waiting. A client that disconnects mid-response costs nothing either."""
+
+    def test_idle_connections_and_disconnects(self):
+        tmp = Path(tempfile.mkdtemp(prefix="tern-serve-conn-"))
+        try:
+            model = export("distilbert", tmp / "bert.tern", "--layers", "1", "--dim", "64",
+                           "--heads", "2", "--hidden-dim", "128")
+            want = tern_embed(model, ["--text", "Hello, world!"], "--pooling", "mean",
+                              "--normalize")
+            with Server(model, "--threads", "1", "--max-connections", "9100") as s:
+                idle = []
+                try:
+                    for _ in range(9000):
+                        idle.append(socket.create_connection(("127.0.0.1", s.port)))
+                    deadline = time.monotonic() + 30
+                    while (s.metrics()["tern_open_connections"] < 9000
+                           and time.monotonic() < deadline):
+                        time.sleep(0.05)
+                    self.assertGreaterEqual(s.metrics()["tern_open_connections"], 9000)
+                    t0 = time.monotonic()
+                    status, got = s.post("/embed", {"inputs": ["Hello, world!"]})
+                    self.assertEqual(status, 200, got)
+                    np.testing.assert_array_equal(np.asarray(got, np.float32), want)
+                    self.assertLess(time.monotonic() - t0, 5)
+                finally:
+                    for c in idle:
+                        c.close()
+                # Clients that send a request for a large answer and leave at once.
+                body = json.dumps({"inputs": ["word " * 100] * 16}).encode()
+                req = b"POST /embed_all HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s"
+                for _ in range(5):
+                    c = socket.create_connection(("127.0.0.1", s.port))
+                    c.sendall(req % (len(body), body))
+                    c.close()
+                status, got = s.post("/embed", {"inputs": ["Hello, world!"]})
+                self.assertEqual(status, 200, got)
+                np.testing.assert_array_equal(np.asarray(got, np.float32), want)
+                deadline = time.monotonic() + 30
+                while s.metrics()["tern_open_connections"] > 1 and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                self.assertLessEqual(s.metrics()["tern_open_connections"], 1)
+                self.assertEqual(s.stop(), 0)
+        finally:
+            shutil.rmtree(tmp)
+
+
 class ImageServerTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
