@@ -158,8 +158,9 @@ int serve_main(const std::vector<std::string>& args) {
   load_options.threads = threads;
   auto model = Model::load(model_path, load_options);
   if (pooling.empty()) {
-    // The model's own pooling, or mean where that is per token (distilbert).
-    cfg.pooling = model->is_text_model() ? Pooling::mean : Pooling::model_default;
+    // The model's own pooling (vit_b_16: the class token; resnet50: its average pool), or mean
+    // where that is per token (distilbert). Named, so that /info says which.
+    cfg.pooling = model->architecture() == "vit_b_16" ? Pooling::cls : Pooling::mean;
   } else if (pooling == "mean") {
     cfg.pooling = Pooling::mean;
   } else if (pooling == "cls") {
