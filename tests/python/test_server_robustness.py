@@ -23,7 +23,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from server_testlib import Server, raw_exchange, status_of  # noqa: E402
-from tern_testlib import export, tern  # noqa: E402
+from tern_testlib import ROOT, export, tern  # noqa: E402
 
 
 def tern_embed(model, inputs, *opts):
@@ -242,6 +242,25 @@ class BadInputTest(unittest.TestCase):
         time.sleep(0.3)
         self.still_serving()
         self.assertGreater(self.server.metrics()["tern_rejected_connections_total"], 0)
+
+    def test_fuzz_regressions_over_http(self):
+        """tests/fuzz/regressions/server_request_fuzz: first byte = route (see the target)."""
+        routes = ["/embed", "/embed_all", "/v1/embeddings", "/tokenize"]
+        d = ROOT / "tests" / "fuzz" / "regressions" / "server_request_fuzz"
+        files = sorted(d.iterdir())
+        self.assertTrue(files)
+        for f in files:
+            data = f.read_bytes()
+            if data[0] & 7 >= 4:  # an image input: the text model refuses it as a text, fine
+                body = json.dumps({"inputs": [data[1:].decode("latin-1")]})
+                route = "/embed"
+            else:
+                body, route = data[1:], routes[data[0] & 3]
+            status, got = self.server.post(route, body,
+                                           headers={"Content-Type": "application/json"})
+            self.assertIn(status, (200, 400, 422), (f.name, got))
+            self.assertIsInstance(got, (dict, list), f.name)
+            self.still_serving()
 
     def test_tokenize_limits(self):
         self.expect("/tokenize", {"inputs": "word " * 600}, 422, "validation", "512")
