@@ -11,10 +11,10 @@
 
 namespace tern {
 
-inline std::vector<int32_t> tokenize_checked(const WordPieceTokenizer& tokenizer,
+inline std::vector<int32_t> tokenize_checked(const TextTokenizer& tokenizer,
                                              const std::string& text, bool truncate,
                                              int max_length) {
-  const int model_max = tokenizer.config().max_length;
+  const int model_max = tokenizer.max_length();
   if (max_length != 0 && (max_length < 2 || max_length > model_max))
     fail("max length ", max_length, " is out of range (2..", model_max,
          ", the model's limit; 0 = the model's)");
