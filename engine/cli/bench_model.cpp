@@ -11,15 +11,9 @@
 #include <random>
 #include <vector>
 
-#include "engine/core/cpu.hpp"
-#include "engine/core/error.hpp"
+#include "tern/error.hpp"
 #include "engine/frontend/text.hpp"
 #include "tern/tern.hpp"
-
-#if __has_include("kernels/peak/peak.hpp")
-#include "kernels/peak/peak.hpp"
-#define TERN_HAVE_PEAK 1
-#endif
 
 namespace tern::cli {
 namespace {
@@ -215,13 +209,7 @@ int bench_model(const Args& args) {
 
   // The peak of the instructions this model runs, on as many threads as it uses: measured after
   // the timing so that it does not heat the timed runs.
-  const Isa isa = parse_isa(model->isa());
-#ifdef TERN_HAVE_PEAK
-  const double peak = measure_fma_peak_gflops(isa, model->threads());
-#else
-  (void)isa;
-  const double peak = 0;  // the FMA-peak measurement (kernels/peak/) has not landed yet
-#endif
+  const double peak = fma_peak_gflops(model->threads(), model->isa());
   const double rss = peak_rss_mb();
   const double items_per_s = double(b.batch) * 1000.0 / median_ms;
 

@@ -23,7 +23,6 @@ const char kUsage[] =
     "  tern embed MODEL.tern [IMAGE ...] [--text TEXT ...] [--text-file FILE] [-o OUT]\n"
     "  tern tokenize MODEL.tern [--text TEXT ...] [--text-file FILE]\n"
     "  tern bench MODEL.tern [--batch N] [--seq-len N] [--threads N] [--json]\n"
-    "  tern bench --kernel gemm --shape MxNxK [--threads N] [--json]\n"
     "  tern --version                       version, CPU features, active ISA\n"
     "\n"
     "Run `tern COMMAND --help` for the options of each command.\n"

@@ -125,6 +125,12 @@ std::vector<ArchitectureInfo> architectures();
 // CPU features and the active ISA, as `tern --version` prints them.
 std::string describe_cpu();
 
+// This machine's FMA peak in GFLOP/s: `threads` threads (>= 1) each running a register-only loop
+// of independent fused multiply-adds at `isa` ("" = the active ISA, as Options::isa), the fastest
+// of 10 short runs (about 0.4 s in all). Benchmarks report achieved GFLOP/s as a fraction of it.
+// Throws tern::Error for threads < 1 or an unknown or unsupported ISA.
+double fma_peak_gflops(int threads, const std::string& isa = "");
+
 // The largest Options::threads accepted: 8 x the cores available to this process.
 int max_threads();
 
