@@ -303,16 +303,11 @@ std::vector<Embedding> Model::embed_preprocessed(const float* nchw, int64_t n, i
 Embedding Model::preprocess_image_bytes(const uint8_t* data, size_t size) const {
   require(impl_->image(), "this is a text model: it takes no images");
   if (data == nullptr || size == 0) fail("image bytes: empty input");
-  Tensor x = preprocess(decode_image(data, size, "image bytes"), impl_->preprocess);
+  Tensor x = preprocess(decode_image(data, size, "image bytes"), *impl_->preprocess);
   Embedding e;
   e.shape = {x.dim(0), x.dim(1), x.dim(2)};
   e.values.assign(x.f32(), x.f32() + x.numel());
   return e;
-}
-
-int Model::max_length() const {
-  require(impl_->tokenizer != nullptr, "this is an image model: it has no tokenizer");
-  return impl_->tokenizer->config().max_length;
 }
 
 int64_t Model::vocab_size() const {

@@ -112,7 +112,6 @@ class Model {
   // Already-tokenized input ([CLS] ... [SEP] included).
   std::vector<Embedding> embed_token_ids(const std::vector<std::vector<int32_t>>& ids,
                                          const EmbedOptions& opts = {}) const;
-  int max_length() const;                     // tokens a text may have ([CLS], [SEP] included)
   int64_t vocab_size() const;                 // token ids are 0 .. vocab_size() - 1
   std::string token_text(int32_t id) const;   // the vocabulary entry ("##ing", "[CLS]")
   bool is_special_token(int32_t id) const;    // [CLS], [SEP], [PAD], [MASK]
