@@ -54,9 +54,11 @@ EncoderLayer load_encoder_layer(const WeightFile& file, Isa isa, const std::stri
 
 // Activations of one forward call: sequences of seq_len tokens, row-major [batch·seq_len, dim].
 // key_lengths: [batch] valid tokens per sequence (keys past it are masked), or null.
+// causal: token t attends to tokens <= t only (CLIP's text tower).
 struct EncoderInput {
   int64_t batch = 0, seq_len = 0;
   const int32_t* key_lengths = nullptr;
+  bool causal = false;
 };
 
 // Scratch for one call, sized for batch·seq_len rows.
@@ -68,8 +70,10 @@ struct EncoderScratch {
 // x ← LN2(h + MLP(h)) with h = LN1(x + Attn(x))      (DistilBERT / BERT, post-norm)
 void post_norm_layer(Isa isa, Parallel* par, const EncoderLayer& layer, const EncoderDims& dims,
                      const EncoderInput& in, float* x, EncoderScratch& s);
-// x ← h + MLP(LN2(h)) with h = x + Attn(LN1(x))       (ViT, pre-norm)
+// x ← h + MLP(LN2(h)) with h = x + Attn(LN1(x))       (ViT, CLIP: pre-norm). The MLP's
+// activation is `act` (exact GELU for ViT; OpenAI CLIP's QuickGELU).
 void pre_norm_layer(Isa isa, Parallel* par, const EncoderLayer& layer, const EncoderDims& dims,
-                    const EncoderInput& in, float* x, EncoderScratch& s);
+                    const EncoderInput& in, float* x, EncoderScratch& s,
+                    gemm::Activation act = gemm::Activation::gelu);
 
 }  // namespace tern::transformer

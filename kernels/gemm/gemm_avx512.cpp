@@ -44,6 +44,10 @@ inline __m512 activate(__m512 v, Activation act) {
     case Activation::none: return v;
     case Activation::relu: return _mm512_max_ps(_mm512_setzero_ps(), v);  // maxps returns v if NaN
     case Activation::gelu: return vmath::avx512::gelu(v);
+    case Activation::quick_gelu:  // v / (1 + exp(-1.702 v))
+      return _mm512_div_ps(v, _mm512_add_ps(_mm512_set1_ps(1.f),
+                                            vmath::avx512::exp(_mm512_mul_ps(
+                                                v, _mm512_set1_ps(-1.702f)))));
   }
   return v;
 }
