@@ -173,6 +173,42 @@ def write_hf_tokenizer(directory: str, tok: SimpleTokenizer, merges) -> None:
         f.write("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges))
 
 
+def write_hf_tokenizer_json(directory: str, tok: SimpleTokenizer, merges) -> None:
+    """tokenizer.json + tokenizer_config.json as Hugging Face ships them for openai/clip-vit-*
+    (NFC, whitespace runs -> " ", lowercase; CLIP's split pattern; byte-level; BPE with </w>;
+    <|startoftext|> ... <|endoftext|>)."""
+    bos, eos = tok.encoder[BOS], tok.encoder[EOS]
+    special = lambda i, c: {"id": i, "content": c, "single_word": False, "lstrip": False,  # noqa
+                            "rstrip": False, "normalized": True, "special": True}
+    data = {
+        "version": "1.0", "truncation": None, "padding": None,
+        "added_tokens": [special(bos, BOS), special(eos, EOS)],
+        "normalizer": {"type": "Sequence", "normalizers": [
+            {"type": "NFC"},
+            {"type": "Replace", "pattern": {"Regex": "\\s+"}, "content": " "},
+            {"type": "Lowercase"}]},
+        "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": PAT.pattern}, "behavior": "Removed",
+             "invert": True},
+            {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True,
+             "use_regex": False}]},
+        "post_processor": {"type": "RobertaProcessing", "sep": [EOS, eos], "cls": [BOS, bos],
+                           "trim_offsets": False, "add_prefix_space": False},
+        "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True,
+                    "use_regex": True},
+        "model": {"type": "BPE", "dropout": None, "unk_token": EOS,
+                  "continuing_subword_prefix": "", "end_of_word_suffix": "</w>",
+                  "fuse_unk": False, "byte_fallback": False, "vocab": tok.encoder,
+                  "merges": [f"{a} {b}" for a, b in merges]},
+    }
+    with open(os.path.join(directory, "tokenizer.json"), "w", encoding="utf-8") as f:
+        json.dump(data, f, ensure_ascii=False)
+    with open(os.path.join(directory, "tokenizer_config.json"), "w", encoding="utf-8") as f:
+        json.dump({"tokenizer_class": "CLIPTokenizer", "bos_token": BOS, "eos_token": EOS,
+                   "unk_token": EOS, "pad_token": EOS, "model_max_length": 77,
+                   "do_lower_case": True}, f)
+
+
 # ---- OpenAI layout (clip/model.py) ---------------------------------------------------------------
 
 class QuickGELU(nn.Module):
