@@ -310,6 +310,9 @@ class OpenAICLIP(nn.Module):
     def encode_image(self, image):
         return self.visual(image)
 
+    def forward(self, image, text):  # what torch.jit.trace records for the TorchScript archive
+        return self.encode_image(image), self.encode_text(text)
+
 
 def randomise(module: nn.Module, seed: int) -> None:
     """LayerNorm weights in [0.5, 1.5), biases non-zero, linear biases non-zero: every parameter

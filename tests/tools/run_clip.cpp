@@ -1,6 +1,7 @@
 // Test tool for the CLIP tests (tests/python/test_clip_*.py): drives a two-tower model through the
 // public API on .npy inputs, so the Python references and Tern see the very same numbers.
 //   tern_run_clip MODEL images IN.npy OUT.npy [options]     IN float32 [N,3,S,S] (preprocessed)
+//   tern_run_clip MODEL image-files IMG OUT.npy [options]   one image file (Model::embed_image_files)
 //   tern_run_clip MODEL ids IDS.npy LENS.npy OUT.npy [opts]  IDS int [N,T], LENS int [N]
 //   tern_run_clip MODEL tokenize TEXTS OUT.txt [--truncate]  TEXTS: texts separated by NUL bytes;
 //                                                            OUT: a line per text, ids or "error: "
@@ -91,6 +92,9 @@ int main(int argc, char** argv) {
       const std::vector<float> x = in.as_f32();
       out = stack(model->embed_preprocessed(x.data(), in.shape[0], in.shape[2], in.shape[3], opts),
                   &shape);
+      tern::write_npy_f32(argv[4], out.data(), shape);
+    } else if (mode == "image-files") {
+      out = stack(model->embed_image_files({argv[3]}, opts), &shape);
       tern::write_npy_f32(argv[4], out.data(), shape);
     } else if (mode == "ids") {
       const tern::NpyArray in = tern::read_npy(argv[3]);
