@@ -125,8 +125,10 @@ int64_t Clip::Impl::blocks(const ForwardRequest& req, int64_t layers, const char
   if (req.logits) fail("clip has no classification head: --logits does not apply");
   if (req.layer == ForwardRequest::kFinal) return layers;
   if (req.pool == PoolMode::automatic)
-    fail("clip: the projected embedding comes from the final layer; with --layer give --pooling "
-         "(none, cls, mean or max) for the ", tower, " tower's tokens");
+    fail(
+        "clip: the projected embedding comes from the final layer; with --layer give --pooling "
+        "(none, cls, mean or max) for the ",
+        tower, " tower's tokens");
   if (req.layer > layers)
     fail("layer ", req.layer, " does not exist in clip's ", tower, " tower (0..", layers, ")");
   return req.layer;
@@ -218,7 +220,8 @@ double Clip::forward_flops(int64_t batch, int64_t seq_len, int64_t h, int64_t w)
   return 2.0 * macs * double(batch);
 }
 
-ForwardOutput Clip::forward_images(Parallel* par, const Tensor& x, const ForwardRequest& req) const {
+ForwardOutput Clip::forward_images(Parallel* par, const Tensor& x,
+                                   const ForwardRequest& req) const {
   const Impl& m = *impl_;
   const ClipConfig& c = m.cfg;
   const int64_t S = c.image_size, P = c.patch_size, G = c.grid(), T = c.tokens();

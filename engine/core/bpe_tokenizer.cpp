@@ -28,10 +28,9 @@ struct HtmlCharref {
 
 const char* find_entity(std::string_view name) {
   const auto* end = std::end(kHtmlEntities);
-  const auto* it = std::lower_bound(std::begin(kHtmlEntities), end, name,
-                                    [](const HtmlEntity& e, std::string_view n) {
-                                      return std::string_view(e.name) < n;
-                                    });
+  const auto* it = std::lower_bound(
+      std::begin(kHtmlEntities), end, name,
+      [](const HtmlEntity& e, std::string_view n) { return std::string_view(e.name) < n; });
   return it != end && std::string_view(it->name) == name ? it->value : nullptr;
 }
 
@@ -75,10 +74,12 @@ std::string html_unescape(std::string_view s) {
       uint64_t num = 0;
       bool ok = false;
       if (j < s.size() && is_digit(s[j])) {
-        for (; j < s.size() && is_digit(s[j]); ++j) num = std::min<uint64_t>(num * 10 + (s[j] - '0'), 1u << 30);
+        for (; j < s.size() && is_digit(s[j]); ++j)
+          num = std::min<uint64_t>(num * 10 + (s[j] - '0'), 1u << 30);
         ok = true;
       } else if (j + 1 < s.size() && (s[j] == 'x' || s[j] == 'X') && is_hex(s[j + 1])) {
-        for (++j; j < s.size() && is_hex(s[j]); ++j) num = std::min<uint64_t>(num * 16 + hex_value(s[j]), 1u << 30);
+        for (++j; j < s.size() && is_hex(s[j]); ++j)
+          num = std::min<uint64_t>(num * 16 + hex_value(s[j]), 1u << 30);
         ok = true;
       }
       if (!ok) {  // "&#" without digits: no reference
@@ -159,8 +160,10 @@ bool is_letter(char32_t c) {  // \p{L}
     case UTF8PROC_CATEGORY_LL:
     case UTF8PROC_CATEGORY_LT:
     case UTF8PROC_CATEGORY_LM:
-    case UTF8PROC_CATEGORY_LO: return true;
-    default: return false;
+    case UTF8PROC_CATEGORY_LO:
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -168,8 +171,10 @@ bool is_number(char32_t c) {  // \p{N}
   switch (category(c)) {
     case UTF8PROC_CATEGORY_ND:
     case UTF8PROC_CATEGORY_NL:
-    case UTF8PROC_CATEGORY_NO: return true;
-    default: return false;
+    case UTF8PROC_CATEGORY_NO:
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -183,11 +188,26 @@ bool is_cased(char32_t c) {
 }
 bool is_case_ignorable(char32_t c) {
   switch (c) {
-    case 0x27: case 0x2E: case 0x3A: case 0xB7: case 0x387: case 0x55F: case 0x5F4:
-    case 0x2018: case 0x2019: case 0x2024: case 0x2027: case 0xFE13: case 0xFE52:
-    case 0xFE55: case 0xFF07: case 0xFF0E: case 0xFF1A:
+    case 0x27:
+    case 0x2E:
+    case 0x3A:
+    case 0xB7:
+    case 0x387:
+    case 0x55F:
+    case 0x5F4:
+    case 0x2018:
+    case 0x2019:
+    case 0x2024:
+    case 0x2027:
+    case 0xFE13:
+    case 0xFE52:
+    case 0xFE55:
+    case 0xFF07:
+    case 0xFF0E:
+    case 0xFF1A:
       return true;
-    default: break;
+    default:
+      break;
   }
   const auto k = category(c);
   return k == UTF8PROC_CATEGORY_MN || k == UTF8PROC_CATEGORY_ME || k == UTF8PROC_CATEGORY_CF ||
@@ -313,14 +333,16 @@ BpeTokenizer::BpeTokenizer(const std::string& vocab_text, const std::string& mer
       fail("vocab line ", line_no, ": ", e.what());
     }
     if (vocab_.size() >= static_cast<size_t>(INT32_MAX)) fail("vocab: more than 2^31-1 tokens");
-    const auto [it, inserted] = ids_.emplace(std::string(line), static_cast<int32_t>(vocab_.size()));
+    const auto [it, inserted] =
+        ids_.emplace(std::string(line), static_cast<int32_t>(vocab_.size()));
     if (!inserted)
       fail("vocab line ", line_no, ": token \"", line, "\" repeats line ", it->second + 1);
     vocab_.emplace_back(line);
   }
   auto id_of = [&](const std::string& token, const char* what) {
     const auto it = ids_.find(token);
-    if (it == ids_.end()) fail("vocab (", vocab_.size(), " tokens) lacks ", what, " \"", token, "\"");
+    if (it == ids_.end())
+      fail("vocab (", vocab_.size(), " tokens) lacks ", what, " \"", token, "\"");
     return it->second;
   };
   bos_id_ = id_of(config_.bos_token, "the start token");

@@ -68,7 +68,7 @@ class BpeTokenizer final : public TextTokenizer {
   std::vector<std::string> vocab_;
   std::unordered_map<std::string, int32_t> ids_;
   std::unordered_map<uint64_t, Merge> merges_;  // (left id << 32 | right id) -> rank, merged id
-  int32_t byte_id_[256], byte_end_id_[256];    // a byte's character, alone and with "</w>"
+  int32_t byte_id_[256], byte_end_id_[256];     // a byte's character, alone and with "</w>"
   int32_t bos_id_ = 0, eos_id_ = 0, pad_id_ = 0;
 };
 

@@ -1,9 +1,10 @@
 // Test tool for the CLIP tests (tests/python/test_clip_*.py): drives a two-tower model through the
 // public API on .npy inputs, so the Python references and Tern see the very same numbers.
 //   tern_run_clip MODEL images IN.npy OUT.npy [options]     IN float32 [N,3,S,S] (preprocessed)
-//   tern_run_clip MODEL image-files IMG OUT.npy [options]   one image file (Model::embed_image_files)
-//   tern_run_clip MODEL ids IDS.npy LENS.npy OUT.npy [opts]  IDS int [N,T], LENS int [N]
-//   tern_run_clip MODEL tokenize TEXTS OUT.txt [--truncate]  TEXTS: texts separated by NUL bytes;
+//   tern_run_clip MODEL image-files IMG OUT.npy [options]   one image file
+//   (Model::embed_image_files) tern_run_clip MODEL ids IDS.npy LENS.npy OUT.npy [opts]  IDS int
+//   [N,T], LENS int [N] tern_run_clip MODEL tokenize TEXTS OUT.txt [--truncate]  TEXTS: texts
+//   separated by NUL bytes;
 //                                                            OUT: a line per text, ids or "error: "
 //   tern_run_clip MODEL similarity A.npy B.npy OUT.npy [--softmax]   A [n,D], B [m,D] float32:
 //                                                            cosine_matrix (or zero-shot softmax
@@ -102,7 +103,8 @@ int main(int argc, char** argv) {
       const int64_t n = in.shape[0], t = in.shape[1];
       const std::vector<int32_t> ids = in.as_i32(), lens = tern::read_npy(argv[4]).as_i32();
       std::vector<std::vector<int32_t>> rows(n);
-      for (int64_t i = 0; i < n; ++i) rows[i].assign(ids.begin() + i * t, ids.begin() + i * t + lens.at(i));
+      for (int64_t i = 0; i < n; ++i)
+        rows[i].assign(ids.begin() + i * t, ids.begin() + i * t + lens.at(i));
       out = stack(model->embed_token_ids(rows, opts), &shape);
       tern::write_npy_f32(argv[5], out.data(), shape);
     } else if (mode == "tokenize") {
@@ -129,8 +131,8 @@ int main(int argc, char** argv) {
       const auto a = as_embeddings(tern::read_npy(argv[3]));
       const auto b = as_embeddings(tern::read_npy(argv[4]));
       out = tern::cosine_matrix(a, b);
-      if (softmax) out = tern::zero_shot_softmax(out, static_cast<int64_t>(b.size()),
-                                                 model->logit_scale());
+      if (softmax)
+        out = tern::zero_shot_softmax(out, static_cast<int64_t>(b.size()), model->logit_scale());
       shape = {static_cast<int64_t>(a.size()), static_cast<int64_t>(b.size())};
       tern::write_npy_f32(argv[5], out.data(), shape);
       std::printf("logit_scale %.9g\n", model->logit_scale());
