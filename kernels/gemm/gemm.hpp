@@ -24,7 +24,8 @@
 
 namespace tern::gemm {
 
-// gelu: exact erf form, 0.5·x·(1 + erf(x/√2)); quick_gelu: x·σ(1.702·x) (OpenAI CLIP's QuickGELU)
+// gelu: exact erf form, 0.5·x·(1 + erf(x/√2));
+// quick_gelu: x·σ(1.702·x) (OpenAI CLIP's QuickGELU)
 enum class Activation { none, relu, gelu, quick_gelu };
 
 struct Epilogue {
