@@ -238,9 +238,11 @@ def random_source(seed: int, args) -> Source:
             if value < 1:
                 raise ExportError(f"--{key.replace('_', '-')} must be >= 1, got {value}")
             cfg[key] = value
-    for key, arg in (("vision_heads", "vision_heads"), ("text_heads", "text_heads")):
-        if getattr(args, arg, None):
-            cfg[key] = getattr(args, arg)
+    for key, width in (("vision_heads", "vision_width"), ("text_heads", "text_width")):
+        if getattr(args, key, None):
+            cfg[key] = getattr(args, key)
+        elif cfg[width] != RANDOM[width]:  # a width given: OpenAI's rule, width / 64
+            cfg[key] = max(1, cfg[width] // 64)
     if cfg["image_size"] % cfg["patch_size"]:
         raise ExportError("--image-size must be a multiple of --patch-size")
     vocab = merges = None
@@ -285,8 +287,8 @@ def random_source(seed: int, args) -> Source:
             for ln in ("ln_1", "ln_2"):
                 sd[p + ln + ".weight"] = torch.rand(width, generator=g) + 0.5
                 sd[p + ln + ".bias"] = rnd(width, std=0.2)
-    args.vision_heads = args.vision_heads or cfg["vision_heads"]
-    args.text_heads = args.text_heads or cfg["text_heads"]
+    args.vision_heads = cfg["vision_heads"]
+    args.text_heads = cfg["text_heads"]
     return Source(path=None, description=f"random OpenAI-layout CLIP ({cfg}, seed {seed})",
                   sha256=None, state_dict=sd, vocab=vocab, tokenizer_config={"merges": merges})
 
