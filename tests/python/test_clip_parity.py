@@ -320,6 +320,18 @@ class ClipParityTest(unittest.TestCase):
         from weights_tools.tern_format import read_tern
         return read_tern(self.models[kind])[1]["config"]
 
+    def test_bf16_weights(self):
+        out = os.path.join(self.tmp.name, "bf16.tern")
+        run([PYTHON, EXPORT, "clip", os.path.join(self.tmp.name, "openai_state.pt"), "--bpe",
+             self.bpe, "--dtype", "bf16", "-o", out])
+        ids, lens = self.ids_input(self.ids)
+        for mode, args in (("images", (self.images.numpy(),)), ("ids", (ids, lens))):
+            a = self.tern(self.models["openai_state_dict"], mode, *args).astype(np.float64)
+            b = self.tern(out, mode, *args).astype(np.float64)
+            for i in range(len(a)):
+                cos = a[i] @ b[i] / (np.linalg.norm(a[i]) * np.linalg.norm(b[i]))
+                self.assertGreaterEqual(cos, 0.999, f"bf16 {mode} [{i}]")
+
     def test_bad_checkpoints(self):
         d = self.tmp.name
         sd = dict(self.openai.state_dict())
