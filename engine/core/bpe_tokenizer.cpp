@@ -270,6 +270,23 @@ std::vector<std::string_view> lines_of(const std::string& text) {
 
 const char* const kContractions[] = {"s", "t", "re", "ve", "m", "ll", "d"};
 
+// The pattern is compiled with re.IGNORECASE, and the text is lowercase already, so the one
+// character left that matches a letter of the literals is U+017F (long s), which folds to "s".
+// Returns the bytes of s[pos...] that match `lit` case-insensitively, or 0.
+size_t match_literal(std::string_view s, size_t pos, std::string_view lit) {
+  size_t i = pos;
+  for (char c : lit) {
+    if (i < s.size() && s[i] == c) {
+      ++i;
+    } else if (c == 's' && s.compare(i, 2, "\xc5\xbf") == 0) {
+      i += 2;
+    } else {
+      return 0;
+    }
+  }
+  return i - pos;
+}
+
 }  // namespace
 
 // ---- config ------------------------------------------------------------------------------------
@@ -454,25 +471,31 @@ std::vector<int32_t> BpeTokenizer::encode(std::string_view text, bool truncate) 
   size_t pos = 0;
   while (pos < s.size()) {
     if (count > limit && truncate) break;
-    // <\|startoftext\|>|<\|endoftext\|>: the special tokens, written in the text
+    size_t end = pos;
+    // <\|startoftext\|>|<\|endoftext\|>: the special tokens, written in the text. Exactly
+    // written, they map to their ids (the tokenizer's cache); "<|ſtartoftext|>" matches the
+    // pattern too but goes through BPE as OpenAI's code does.
     if (s[pos] == '<') {
       bool special = false;
       for (const std::string* tok : {&config_.bos_token, &config_.eos_token}) {
-        if (s.compare(pos, tok->size(), *tok) == 0) {
+        const size_t len = match_literal(s, pos, *tok);
+        if (len == tok->size()) {
           add(tok == &config_.bos_token ? bos_id_ : eos_id_);
-          pos += tok->size();
+          pos += len;
           special = true;
+          break;
+        }
+        if (len > 0) {
+          end = pos + len;
           break;
         }
       }
       if (special) continue;
     }
-    size_t end = pos;
-    // 's|'t|'re|'ve|'m|'ll|'d  (the text is lowercase already)
-    if (s[pos] == '\'') {
+    // 's|'t|'re|'ve|'m|'ll|'d
+    if (end == pos && s[pos] == '\'') {
       for (const char* c : kContractions) {
-        const size_t len = std::strlen(c);
-        if (s.compare(pos + 1, len, c) == 0) {
+        if (const size_t len = match_literal(s, pos + 1, c)) {
           end = pos + 1 + len;
           break;
         }

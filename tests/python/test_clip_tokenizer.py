@@ -55,6 +55,7 @@ TEXTS = [
     "",
     "     ",
     "ǅungla ǈ Ǌ",
+    "long s: it'ſ <|ſtartoftext|> <|endoftext|>x ﬆ 'ﬆ K",
 ]
 # Extra text for training only, so merges span several scripts.
 CORPUS_EXTRA = [
