@@ -332,6 +332,34 @@ class ClipParityTest(unittest.TestCase):
                 cos = a[i] @ b[i] / (np.linalg.norm(a[i]) * np.linalg.norm(b[i]))
                 self.assertGreaterEqual(cos, 0.999, f"bf16 {mode} [{i}]")
 
+    def test_hf_safetensors_directory(self):
+        """The same HF model as model.safetensors converts to the same tensors as from .bin."""
+        sys.path.insert(0, str(ROOT))
+        from weights_tools.tern_format import read_tern
+        d = os.path.join(self.tmp.name, "hf_st")
+        os.mkdir(d)
+        with open(os.path.join(d, "config.json"), "w") as f:
+            json.dump(self.hf_config, f)
+        ref.write_hf_tokenizer(d, self.tok, self.merges)
+        state = {k: v.detach().numpy().astype(np.float32) for k, v in self.hf.state_dict().items()}
+        header, blobs, offset = {}, [], 0
+        for k, a in state.items():
+            b = np.ascontiguousarray(a).tobytes()
+            header[k] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + len(b)]}
+            blobs.append(b)
+            offset += len(b)
+        h = json.dumps(header).encode()
+        with open(os.path.join(d, "model.safetensors"), "wb") as f:
+            f.write(len(h).to_bytes(8, "little") + h + b"".join(blobs))
+        out = self.export(d)
+        a, meta_a = read_tern(out)
+        b, meta_b = read_tern(self.models["hf_gelu"])
+        self.assertEqual(sorted(a), sorted(b))
+        for k in a:
+            np.testing.assert_array_equal(a[k], b[k], k)
+        self.assertEqual(meta_a["config"], meta_b["config"])
+        self.assertEqual(meta_a["merges"], meta_b["merges"])
+
     def test_bad_checkpoints(self):
         d = self.tmp.name
         sd = dict(self.openai.state_dict())
