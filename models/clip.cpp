@@ -272,7 +272,7 @@ ForwardOutput Clip::forward_images(Parallel* par, const Tensor& x,
 
   // pre-norm blocks: h += Attn(LN_1(h)); h += MLP(LN_2(h))
   transformer::EncoderScratch scratch(N * T, m.vdims);
-  const transformer::EncoderInput in{N, T, nullptr, false};
+  const transformer::EncoderInput in{N, T, nullptr};
   for (int64_t i = 0; i < blocks; ++i)
     transformer::pre_norm_layer(m.isa, par, m.vlayers[i], m.vdims, in, hp, scratch, c.act);
 
@@ -341,7 +341,8 @@ ForwardOutput Clip::forward_tokens(Parallel* par, const TokenBatch& tb,
 
   // causal pre-norm blocks: token t sees tokens <= t (so padding after a text changes nothing)
   transformer::EncoderScratch scratch(rows, m.tdims);
-  const transformer::EncoderInput in{batch, seq_len, lens.data(), true};
+  transformer::EncoderInput in{batch, seq_len, lens.data()};
+  in.causal = true;
   for (int64_t i = 0; i < blocks; ++i)
     transformer::pre_norm_layer(m.isa, par, m.tlayers[i], m.tdims, in, x, scratch, c.act);
 

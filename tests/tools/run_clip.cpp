@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "engine/core/npy.hpp"
+#include "engine/frontend/output.hpp"
 #include "tern/tern.hpp"
 
 namespace {
@@ -93,10 +94,10 @@ int main(int argc, char** argv) {
       const std::vector<float> x = in.as_f32();
       out = stack(model->embed_preprocessed(x.data(), in.shape[0], in.shape[2], in.shape[3], opts),
                   &shape);
-      tern::write_npy_f32(argv[4], out.data(), shape);
+      tern::frontend::write_npy_f32(argv[4], out.data(), shape);
     } else if (mode == "image-files") {
       out = stack(model->embed_image_files({argv[3]}, opts), &shape);
-      tern::write_npy_f32(argv[4], out.data(), shape);
+      tern::frontend::write_npy_f32(argv[4], out.data(), shape);
     } else if (mode == "ids") {
       const tern::NpyArray in = tern::read_npy(argv[3]);
       if (in.shape.size() != 2) throw tern::Error("ids must be [N,T]");
@@ -106,7 +107,7 @@ int main(int argc, char** argv) {
       for (int64_t i = 0; i < n; ++i)
         rows[i].assign(ids.begin() + i * t, ids.begin() + i * t + lens.at(i));
       out = stack(model->embed_token_ids(rows, opts), &shape);
-      tern::write_npy_f32(argv[5], out.data(), shape);
+      tern::frontend::write_npy_f32(argv[5], out.data(), shape);
     } else if (mode == "tokenize") {
       std::ifstream f(argv[3], std::ios::binary);
       std::stringstream ss;
@@ -134,7 +135,7 @@ int main(int argc, char** argv) {
       if (softmax)
         out = tern::zero_shot_softmax(out, static_cast<int64_t>(b.size()), model->logit_scale());
       shape = {static_cast<int64_t>(a.size()), static_cast<int64_t>(b.size())};
-      tern::write_npy_f32(argv[5], out.data(), shape);
+      tern::frontend::write_npy_f32(argv[5], out.data(), shape);
       std::printf("logit_scale %.9g\n", model->logit_scale());
     } else {
       throw tern::Error("unknown mode " + mode);
