@@ -9,7 +9,7 @@ an end token inside a text and with texts of different lengths in one batch; Qui
 TorchScript archive and plain state dict) and GELU (open_clip-style --activation gelu, and HF's
 hidden_act); explicit pooling and --layer on each tower; logit_scale; cosine and zero-shot softmax
 against numpy on the reference embeddings; `tern embed` on an image file (the clip preprocessing
-profile, through the API) and `tern embed --text`.
+profile, through the API and `tern embed IMAGE`) and `tern embed --text`.
 Env: TERN_BUILD_DIR (tests/tern_run_clip), TERN_BIN.
 """
 
@@ -298,6 +298,11 @@ class ClipParityTest(unittest.TestCase):
         # through the API's image path (Model::embed_image_files: decode, the file's clip profile)
         assert_close(self, self.tern(model, "image-files", path), want, "embed_image_files")
         out = os.path.join(d, "e.npy")
+        run([TERN, "embed", model, path, "-o", out])
+        assert_close(self, np.load(out), want, "tern embed IMAGE")
+        p = run([TERN, "embed", model, path, "--text", "x"], check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("images or texts in one run, not both", p.stderr)
         run([TERN, "embed", model, "--text", *TEXTS[:2], "-o", out])
         with torch.no_grad():
             want = self.openai.encode_text(torch.tensor(pad(self.ids[:2]))).numpy()
