@@ -63,6 +63,24 @@ ClipConfig parse_config(const WeightFile& file) {
   return c;
 }
 
+// The "clip" preprocessing profile: OpenAI's _transform(S): Resize(S, BICUBIC) of the shorter
+// side on the PIL image (antialiased), center crop S, CLIP's mean and std. The exporter writes it
+// in full into the file's "preprocess" ({"profile": "clip", ...}); this is the default for a file
+// without one. (It lives with the model, not in engine/core's profile table, which names no
+// architecture.)
+PreprocessConfig clip_profile(int64_t image_size) {
+  PreprocessConfig cfg;
+  cfg.profile = "clip";
+  cfg.resize = static_cast<int>(image_size);
+  cfg.crop = static_cast<int>(image_size);
+  cfg.filter = ResizeFilter::bicubic;
+  const float mean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
+  const float std[3] = {0.26862954f, 0.26130258f, 0.27577711f};
+  std::copy(mean, mean + 3, cfg.mean);
+  std::copy(std, std + 3, cfg.std);
+  return cfg;
+}
+
 // A bias-free projection y[rows, out] = x[rows, in] · Wᵀ, W [out, in].
 struct Projection {
   gemm::PackedB w;
@@ -154,7 +172,9 @@ Clip::Clip(const WeightFile& file, Isa isa) : impl_(std::make_unique<Impl>()) {
   m.vlayers = load_layers(file, isa, "visual.", c.vision_layers, m.vdims, c.eps, "vision_layers");
   m.ln_post = transformer::load_norm(file, "visual.ln_post", W, c.eps);
   m.vproj = load_projection(file, isa, "visual.proj.weight", E, W);
-  m.preprocess = preprocess_from_file(file, "clip");
+  m.preprocess = file.has_metadata("preprocess")
+                     ? PreprocessConfig::from_json(file.metadata("preprocess"))
+                     : clip_profile(c.image_size);
   if (m.preprocess.crop != c.image_size)
     fail(file.path(), ": clip preprocess crop ", m.preprocess.crop, " differs from image_size ",
          c.image_size);

@@ -130,18 +130,9 @@ PreprocessConfig PreprocessConfig::from_profile(const std::string& profile) {
   } else if (profile == "timm") {
     cfg.resize = 235;
     cfg.filter = ResizeFilter::bicubic;
-  } else if (profile == "clip") {
-    // OpenAI CLIP's _transform(224): Resize(224, BICUBIC) on the PIL image (antialiased), center
-    // crop 224, CLIP's own mean and std.
-    cfg.resize = 224;
-    cfg.filter = ResizeFilter::bicubic;
-    const float mean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
-    const float std[3] = {0.26862954f, 0.26130258f, 0.27577711f};
-    std::copy(mean, mean + 3, cfg.mean);
-    std::copy(std, std + 3, cfg.std);
   } else {
     fail("unknown preprocess profile '", profile,
-         "' (expected torchvision-v1, torchvision-v2, timm or clip)");
+         "' (expected torchvision-v1, torchvision-v2 or timm)");
   }
   cfg.crop = 224;
   return cfg;
@@ -187,8 +178,7 @@ PreprocessConfig PreprocessConfig::from_json(const std::string& json_text) {
   if (profile_it != j.end()) {
     if (!profile_it->is_string()) fail(what, ": \"profile\" must be a string");
     const std::string name = profile_it->get<std::string>();
-    known_profile = name == "torchvision-v1" || name == "torchvision-v2" || name == "timm" ||
-                    name == "clip";
+    known_profile = name == "torchvision-v1" || name == "torchvision-v2" || name == "timm";
     if (known_profile) cfg = from_profile(name);
     cfg.profile = name;
   }
@@ -205,7 +195,7 @@ PreprocessConfig PreprocessConfig::from_json(const std::string& json_text) {
     for (const char* f : kFields)
       if (!j.contains(f))
         fail(what, ": \"", f, "\" is required when the profile is not one of torchvision-v1, ",
-             "torchvision-v2, timm, clip");
+             "torchvision-v2, timm");
   }
   auto read_int = [&](const char* key, int* out) {
     if (!j.contains(key)) return;
