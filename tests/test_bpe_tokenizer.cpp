@@ -13,6 +13,7 @@
 #include "engine/core/error.hpp"
 #include "engine/core/unicode_text.hpp"
 #include "tern/tern.hpp"
+#include "tern/tern_c.h"
 #include "test_util.hpp"
 
 using namespace tern;
@@ -255,4 +256,24 @@ TEST_CASE("similarity: cosine matrix and zero-shot softmax against direct formul
   CHECK_THROWS_WITH_AS(cosine_matrix(a, wide), doctest::Contains("has width 4, expected 3"), Error);
   std::vector<Embedding> tokens = {{{2, 3}, {1, 2, 3, 4, 5, 6}}};
   CHECK_THROWS_WITH_AS(cosine_matrix(tokens, b), doctest::Contains("pool it first"), Error);
+}
+
+TEST_CASE("similarity: the C API's tern_cosine_matrix, with and without the softmax") {
+  const float a[6] = {1, 2, 2, -1, 0.5f, 4};  // [2, 3]
+  const float b[6] = {2, 0, 0, 1, 2, 2};      // [2, 3]
+  float cos[4], probs[4];
+  REQUIRE(tern_cosine_matrix(a, 2, b, 2, 3, 0.f, cos) == TERN_OK);
+  const double n2 = std::sqrt(1 + 0.25 + 16);
+  CHECK(cos[0] == doctest::Approx(1.0 / 3.0).epsilon(1e-7));
+  CHECK(cos[1] == doctest::Approx(1.0).epsilon(1e-7));
+  CHECK(cos[2] == doctest::Approx(-1 / n2).epsilon(1e-7));
+  REQUIRE(tern_cosine_matrix(a, 2, b, 2, 3, 50.f, probs) == TERN_OK);
+  for (int r = 0; r < 2; ++r) {
+    const double e0 = std::exp(50.0 * cos[2 * r]), e1 = std::exp(50.0 * cos[2 * r + 1]);
+    CHECK(probs[2 * r] == doctest::Approx(e0 / (e0 + e1)).epsilon(1e-6));
+  }
+  CHECK(tern_cosine_matrix(nullptr, 2, b, 2, 3, 0.f, cos) == TERN_INVALID_ARGUMENT);
+  CHECK(std::string(tern_last_error()).find("must not be NULL") != std::string::npos);
+  CHECK(tern_cosine_matrix(a, 2, b, 2, 3, -1.f, cos) == TERN_INVALID_ARGUMENT);
+  CHECK(tern_model_logit_scale(nullptr) == 0.f);
 }
