@@ -112,6 +112,11 @@ std::vector<transformer::EncoderLayer> load_layers(const WeightFile& file, Isa i
 
 }  // namespace
 
+std::unique_ptr<TextTokenizer> load_clip_tokenizer(const WeightFile& file) {
+  return std::make_unique<BpeTokenizer>(file.metadata("vocab"), file.metadata("merges"),
+                                        BpeConfig::from_json(file.metadata("tokenizer")));
+}
+
 struct Clip::Impl {
   Isa isa;
   ClipConfig cfg;
@@ -131,7 +136,7 @@ struct Clip::Impl {
   std::vector<transformer::EncoderLayer> tlayers;
   transformer::Norm ln_final;
   Projection tproj;  // [E, Wt]
-  std::unique_ptr<BpeTokenizer> tokenizer;
+  std::unique_ptr<TextTokenizer> tokenizer;
   float logit_scale = 0.f;  // exp of the stored value; 0 when the file has none
 
   int64_t depth() const { return std::max(cfg.vision_layers, cfg.text_layers); }
@@ -191,8 +196,7 @@ Clip::Clip(const WeightFile& file, Isa isa) : impl_(std::make_unique<Impl>()) {
       fail(file.path(), ": clip logit_scale ", s, " is out of range (log scale, at most 20)");
     m.logit_scale = std::exp(s);
   }
-  m.tokenizer = std::make_unique<BpeTokenizer>(file.metadata("vocab"), file.metadata("merges"),
-                                               BpeConfig::from_json(file.metadata("tokenizer")));
+  m.tokenizer = load_clip_tokenizer(file);
   if (m.tokenizer->vocab_size() != static_cast<size_t>(c.vocab_size))
     fail(file.path(), ": clip vocab has ", m.tokenizer->vocab_size(),
          " tokens but the config says vocab_size = ", c.vocab_size);

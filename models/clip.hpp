@@ -22,6 +22,9 @@
 
 namespace tern {
 
+// The file's byte-level BPE tokenizer ("vocab", "merges", "tokenizer" metadata).
+std::unique_ptr<TextTokenizer> load_clip_tokenizer(const WeightFile& file);
+
 class Clip final : public EmbeddingModel {
  public:
   Clip(const WeightFile& file, Isa isa);

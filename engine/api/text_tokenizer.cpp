@@ -1,9 +1,9 @@
 // tern::Tokenizer: a text model's tokenizer alone, from the weight file's metadata.
 #include "engine/api/tokenize_checked.hpp"
-#include "engine/core/bpe_tokenizer.hpp"
 #include "engine/core/error.hpp"
 #include "engine/core/tokenizer.hpp"
 #include "engine/core/weights.hpp"
+#include "models/model.hpp"
 #include "tern/tern.hpp"
 
 namespace tern {
@@ -17,18 +17,15 @@ Tokenizer::~Tokenizer() = default;
 
 std::unique_ptr<Tokenizer> Tokenizer::load(const std::string& path) {
   const auto w = WeightFile::open(path);
-  if (!w->has_metadata("tokenizer") || !w->has_metadata("vocab"))
+  const Architecture* arch = find_architecture(w->architecture());
+  if (!arch)
+    fail(path, ": unknown architecture '", w->architecture(), "' (expected ", architecture_names(),
+         ")");
+  if (!arch->load_tokenizer)
     fail(path, ": a ", w->architecture(), " file has no tokenizer (a text model has one)");
   auto impl = std::make_unique<Impl>();
   try {
-    // A byte-level BPE (CLIP) file carries its merges; WordPiece files do not.
-    if (w->has_metadata("merges"))
-      impl->tokenizer = std::make_unique<BpeTokenizer>(
-          w->metadata("vocab"), w->metadata("merges"),
-          BpeConfig::from_json(w->metadata("tokenizer")));
-    else
-      impl->tokenizer = std::make_unique<WordPieceTokenizer>(
-          w->metadata("vocab"), TokenizerConfig::from_json(w->metadata("tokenizer")));
+    impl->tokenizer = arch->load_tokenizer(*w);
   } catch (const Error& e) {
     fail(path, ": ", e.what());
   }

@@ -1,7 +1,7 @@
 #pragma once
 // The one rule for a caller's max_length, shared by Model::tokenize and Tokenizer::tokenize:
-// 0 = the model's; otherwise 2 ([CLS] and [SEP]) up to the model's. A longer text is an error,
-// or with truncate keeps its first max_length - 2 word pieces and [SEP].
+// 0 = the model's; otherwise 2 (start and end tokens) up to the model's. A longer text is an
+// error, or with truncate keeps its first max_length - 2 pieces and the end token.
 #include <cstdint>
 #include <string>
 #include <vector>
