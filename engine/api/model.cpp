@@ -213,6 +213,9 @@ bool Model::is_image_model() const { return impl_->image(); }
 bool Model::is_text_model() const { return impl_->bert != nullptr; }
 int Model::threads() const { return impl_->pool->num_threads(); }
 std::string Model::isa() const { return isa_name(impl_->isa); }
+int Model::max_length() const {
+  return impl_->tokenizer ? impl_->tokenizer->config().max_length : 0;
+}
 int64_t Model::dim() const {
   if (impl_->resnet) return impl_->resnet->feature_dim();
   if (impl_->vit) return impl_->vit->hidden();

@@ -65,6 +65,7 @@ class Model {
   int64_t dim() const;           // embedding width (2048, 768, ...)
   int threads() const;
   std::string isa() const;       // the instruction set this model's kernels run
+  int max_length() const;        // text models: most tokens per text, [CLS]/[SEP] included; else 0
 
   // Image models. Decoding and preprocessing follow the profile stored in the file.
   Embedding embed_image_file(const std::string& path, const EmbedOptions& opts = {}) const;
