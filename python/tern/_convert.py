@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +14,8 @@ from tern._tern import Error
 _PACKAGE_DATA = Path(__file__).resolve().parent / "data"
 
 
-def convert(arch: str, source: str | os.PathLike | None = None, out: str | os.PathLike | None = None,
-            random_init: bool = False, seed: int = 0, dtype: str = "f32", **options: Any) -> str:
+def convert(arch: str, source: str | os.PathLike | None = None,
+            out: str | os.PathLike | None = None, random_init: bool = False, seed: int = 0, dtype: str = "f32", **options: Any) -> str:
     """Converts a PyTorch / Hugging Face checkpoint into a ``.tern`` weight file; returns ``out``.
 
     Runs ``weights_tools/export.py ARCH [SOURCE] -o OUT ...`` in this process (it imports torch,
@@ -58,8 +61,11 @@ def convert(arch: str, source: str | os.PathLike | None = None, out: str | os.Pa
         else:
             argv += [flag, os.fspath(value) if isinstance(value, os.PathLike) else str(value)]
     export = _exporter()
-    try:
-        export.export(argv)
+    log = io.StringIO()  # the exporter's stderr: passed on when it succeeds; on failure its
+    try:                 # usage text would only repeat what the error says
+        with contextlib.redirect_stderr(log):
+            export.export(argv)
+        sys.stderr.write(log.getvalue())
     except export.ExportError as e:
         raise Error(str(e)) from None
     except SystemExit as e:  # argparse: --help or a usage error it handled itself
