@@ -5,6 +5,7 @@ into a temporary working directory, so `import tern` can only find the installed
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -30,9 +31,12 @@ SMALL_ARGS = {
 def pip_install(site: Path) -> None:
     env = dict(os.environ, TERN_BUILD_DIR=str(BUILD), PIP_NO_INDEX="1",
                PIP_DISABLE_PIP_VERSION_CHECK="1")
-    p = subprocess.run([PYTHON, "-m", "pip", "install", "--no-build-isolation", "--no-deps",
-                        "--quiet", "--target", str(site), str(ROOT)],
-                       capture_output=True, text=True, env=env)
+    # CTest runs test files in parallel; builds in one CMake/setuptools directory may not be.
+    with open(BUILD / "python-install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        p = subprocess.run([PYTHON, "-m", "pip", "install", "--no-build-isolation", "--no-deps",
+                            "--quiet", "--target", str(site), str(ROOT)],
+                           capture_output=True, text=True, env=env)
     if p.returncode != 0:
         raise AssertionError(f"pip install of the source tree failed:\n{p.stdout}\n{p.stderr}")
 
