@@ -19,7 +19,9 @@ namespace py = pybind11;
 
 namespace {
 
-[[noreturn]] void fail(const std::string& message) { throw tern::Error(message); }
+[[noreturn]] void fail(const std::string& message) {
+  throw tern::Error(message);
+}
 
 // Pooling names the API knows; "max" once tern::Pooling has it.
 template <class P = tern::Pooling>
@@ -41,10 +43,14 @@ std::string pooling_name(P p) {
     if (p == P::max) return "max";
   }
   switch (p) {
-    case P::none: return "none";
-    case P::cls: return "cls";
-    case P::mean: return "mean";
-    default: return "default";
+    case P::none:
+      return "none";
+    case P::cls:
+      return "cls";
+    case P::mean:
+      return "mean";
+    default:
+      return "default";
   }
 }
 
@@ -65,19 +71,25 @@ std::string default_pooling(const M& m) {
 template <class O>
 void set_layer(O& o, const std::string& layer) {
   if (layer.empty()) return;
-  if constexpr (requires { o.layer = layer; }) o.layer = layer;
-  else fail("layer: this build of Tern does not select layers");
+  if constexpr (requires { o.layer = layer; })
+    o.layer = layer;
+  else
+    fail("layer: this build of Tern does not select layers");
 }
 
 template <class O>
 void set_prompt(O& o, const std::string& prompt, const std::string& prompt_text) {
   if (!prompt.empty()) {
-    if constexpr (requires { o.prompt = prompt; }) o.prompt = prompt;
-    else fail("prompt: this build of Tern has no prompts");
+    if constexpr (requires { o.prompt = prompt; })
+      o.prompt = prompt;
+    else
+      fail("prompt: this build of Tern has no prompts");
   }
   if (!prompt_text.empty()) {
-    if constexpr (requires { o.prompt_text = prompt_text; }) o.prompt_text = prompt_text;
-    else fail("prompt_text: this build of Tern has no prompts");
+    if constexpr (requires { o.prompt_text = prompt_text; })
+      o.prompt_text = prompt_text;
+    else
+      fail("prompt_text: this build of Tern has no prompts");
   }
 }
 
@@ -165,8 +177,8 @@ std::vector<ImageItem> image_items(const py::list& items) {
       auto a = t[1].cast<py::array_t<uint8_t, py::array::c_style>>();
       if (a.ndim() != 3 || a.shape(2) != 3) fail("internal: pixels must be HxWx3");
       if (a.shape(0) > INT32_MAX || a.shape(1) > INT32_MAX)
-        fail("an image array of " + std::to_string(a.shape(0)) + "x" +
-             std::to_string(a.shape(1)) + " pixels is too large");
+        fail("an image array of " + std::to_string(a.shape(0)) + "x" + std::to_string(a.shape(1)) +
+             " pixels is too large");
       it.height = static_cast<int>(a.shape(0));
       it.width = static_cast<int>(a.shape(1));
       it.data = a.data();
