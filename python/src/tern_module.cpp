@@ -11,6 +11,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "tern/tern.hpp"
@@ -59,7 +60,10 @@ std::string pooling_name(P p) {
 template <class M = tern::Model>
 std::string default_pooling(const M& m) {
   if constexpr (requires { m.default_pooling(); }) {
-    return pooling_name(m.default_pooling());
+    if constexpr (std::is_convertible_v<decltype(m.default_pooling()), std::string>)
+      return m.default_pooling();
+    else
+      return pooling_name(m.default_pooling());
   } else {
     if (m.architecture() == "distilbert") return "none";
     if (m.architecture() == "vit_b_16") return "cls";
@@ -137,11 +141,12 @@ py::object to_numpy(const std::vector<tern::Embedding>& es, bool stack) {
   return l;
 }
 
+// The bytes of a Python bytes object (the Python half encodes str before calling in).
 std::string bytes_string(const py::handle& h) {
   char* data = nullptr;
   Py_ssize_t size = 0;
-  if (!PyBytes_Check(h.ptr()) || PyBytes_AsStringAndSize(h.ptr(), &data, &size) != 0)
-    throw py::error_already_set();
+  if (!PyBytes_Check(h.ptr())) throw py::type_error("tern._tern: expected bytes");
+  if (PyBytes_AsStringAndSize(h.ptr(), &data, &size) != 0) throw py::error_already_set();
   return std::string(data, static_cast<size_t>(size));
 }
 
@@ -168,9 +173,8 @@ std::vector<ImageItem> image_items(const py::list& items) {
       it.keep = t[1];
       char* data = nullptr;
       Py_ssize_t size = 0;
-      if (!PyBytes_Check(it.keep.ptr()) ||
-          PyBytes_AsStringAndSize(it.keep.ptr(), &data, &size) != 0)
-        throw py::error_already_set();
+      if (!PyBytes_Check(it.keep.ptr())) throw py::type_error("tern._tern: expected bytes");
+      if (PyBytes_AsStringAndSize(it.keep.ptr(), &data, &size) != 0) throw py::error_already_set();
       it.data = reinterpret_cast<const uint8_t*>(data);
       it.size = static_cast<size_t>(size);
     } else {

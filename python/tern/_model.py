@@ -296,6 +296,15 @@ class Model:
             rows = torch.from_numpy(np.ascontiguousarray(rows))
         return rows[0] if single else rows
 
+    def get_sentence_embedding_dimension(self) -> int:
+        """sentence-transformers' name for :attr:`dim`."""
+        return self.dim
+
+    @property
+    def max_seq_length(self) -> Optional[int]:
+        """sentence-transformers' name for :attr:`max_length`."""
+        return self.max_length
+
     def similarity(self, a: Any, b: Any) -> np.ndarray:
         """Cosine similarity matrix ``[len(a), len(b)]`` of two sets of embeddings (see
         :func:`tern.similarity`)."""
@@ -406,6 +415,8 @@ def _image_item(x: Any, i: int) -> tuple:
 def _int_arg(name: str, v: Any) -> int:
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
         raise Error(f"{name}: expected an integer, got {type(v).__name__}")
+    if not -2**31 <= int(v) < 2**31:
+        raise Error(f"{name}: {int(v)} is out of range")
     return int(v)
 
 

@@ -131,6 +131,7 @@ class Texts(unittest.TestCase):
         self.assertIn(m.isa, ("scalar", "avx2", "avx512"))
         self.assertEqual(tern_pkg.load(self.path, isa="scalar").isa, "scalar")
         self.assertIn("distilbert", repr(m))
+        self.assertEqual((m.get_sentence_embedding_dimension(), m.max_seq_length), (64, 512))
 
     def test_pooled_parity(self):
         for pooling in ("mean", "cls"):
@@ -161,6 +162,15 @@ class Texts(unittest.TestCase):
         bytes_in = self.m.embed_texts([t.encode() for t in TEXTS])
         for g, w in zip(bytes_in, want):
             assert_identical(self, g, w, "bytes texts")
+
+    def test_nul_and_crlf_like_a_text_file(self):
+        f = TMP / "nul.txt"
+        lines = [b"a\x00b c", b"tab\there", b"\xef\xbb\xbfbom"]
+        f.write_bytes(b"\n".join(lines) + b"\n")
+        want = cli_npy(self.path, "--text-file", f, "--pooling", "mean")
+        assert_identical(self, self.m.embed_texts(lines, pooling="mean"), want, "text file")
+        self.assertEqual(self.m.embed_texts([l.decode() for l in lines], pooling="mean").shape,
+                         want.shape)
 
     def test_max_length_and_truncate(self):
         long = "word " * 30
@@ -306,6 +316,10 @@ class Errors(unittest.TestCase):
         self.assertEqual(self.raises(tern_pkg.load, missing), cli_error("embed", missing, "x"))
         self.assertIn("threads", self.raises(tern_pkg.load, MODELS["resnet50"], threads=-1))
         self.raises(tern_pkg.load, MODELS["resnet50"], isa="sse9")
+        self.assertIn("out of range", self.raises(tern_pkg.load, MODELS["resnet50"],
+                                                  threads=2**40))
+        self.assertIn("out of range", self.raises(self.img.embed_images, IMAGES,
+                                                  batch_size=2**40))
 
 
 class Package(unittest.TestCase):
