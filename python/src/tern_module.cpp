@@ -24,63 +24,11 @@ namespace {
   throw tern::Error(message);
 }
 
-// Pooling names the API knows; "max" once tern::Pooling has it.
-template <class P = tern::Pooling>
-P parse_pooling(const std::string& s) {
-  if (s.empty() || s == "default") return P::model_default;
-  if (s == "none") return P::none;
-  if (s == "cls") return P::cls;
-  if (s == "mean") return P::mean;
-  if constexpr (requires { P::max; }) {
-    if (s == "max") return P::max;
-    fail("pooling: expected none, cls, mean or max, got '" + s + "'");
-  }
-  fail("pooling: expected none, cls or mean, got '" + s + "'");
+tern::Pooling pooling_option(const std::string& name) {
+  return tern::parse_pooling(name.empty() ? "default" : name);
 }
 
-template <class P = tern::Pooling>
-std::string pooling_name(P p) {
-  if constexpr (requires { P::max; }) {
-    if (p == P::max) return "max";
-  }
-  switch (p) {
-    case P::none:
-      return "none";
-    case P::cls:
-      return "cls";
-    case P::mean:
-      return "mean";
-    default:
-      return "default";
-  }
-}
-
-// The pooling `tern embed` uses without --pooling: the model's own answer where the API gives
-// one (Model::default_pooling), else what each architecture does.
-template <class M = tern::Model>
-std::string default_pooling(const M& m) {
-  if constexpr (requires { m.default_pooling(); }) {
-    if constexpr (std::is_convertible_v<decltype(m.default_pooling()), std::string>)
-      return m.default_pooling();
-    else
-      return pooling_name(m.default_pooling());
-  } else {
-    if (m.architecture() == "distilbert") return "none";
-    if (m.architecture() == "vit_b_16") return "cls";
-    return "mean";
-  }
-}
-
-// Options that newer versions of EmbedOptions have; an error where this build lacks them.
-template <class O>
-void set_layer(O& o, const std::string& layer) {
-  if (layer.empty()) return;
-  if constexpr (requires { o.layer = layer; })
-    o.layer = layer;
-  else
-    fail("layer: this build of Tern does not select layers");
-}
-
+// Prompts (sentence-transformers files) where this build's EmbedOptions has them.
 template <class O>
 void set_prompt(O& o, const std::string& prompt, const std::string& prompt_text) {
   if (!prompt.empty()) {
@@ -102,13 +50,13 @@ tern::EmbedOptions make_options(const std::string& pooling, bool normalize, int 
                                 const std::string& layer, const std::string& prompt,
                                 const std::string& prompt_text) {
   tern::EmbedOptions o;
-  o.pooling = parse_pooling(pooling);
+  o.pooling = pooling_option(pooling);
   o.normalize = normalize;
   o.batch = batch;
   o.max_length = max_length;
   o.truncate = truncate;
   o.logits = logits;
-  set_layer(o, layer);
+  o.layer = layer;
   set_prompt(o, prompt, prompt_text);
   return o;
 }
@@ -255,8 +203,10 @@ PYBIND11_MODULE(_tern, mod) {
       .def_property_readonly("threads", &tern::Model::threads)
       .def_property_readonly("isa", &tern::Model::isa)
       .def_property_readonly("max_length", &tern::Model::max_length)
-      .def_property_readonly("default_pooling",
-                             [](const tern::Model& m) { return default_pooling(m); })
+      .def_property_readonly(
+          "default_pooling",
+          [](const tern::Model& m) { return std::string(tern::pooling_name(m.default_pooling())); })
+      .def_property_readonly("layers", &tern::Model::layers)
       .def(
           "embed_images",
           [](const tern::Model& m, const py::list& items, size_t first, bool stack,

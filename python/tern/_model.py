@@ -53,7 +53,7 @@ class Model:
     ``threads=1`` (each call then runs on its own thread, in parallel with the others).
 
     Properties: ``architecture``, ``dim``, ``modalities``, ``max_length``,
-    ``default_pooling``, ``threads``, ``isa``, ``path``.
+    ``default_pooling``, ``layers``, ``threads``, ``isa``, ``path``.
     """
 
     __slots__ = ("_native", "_path")
@@ -102,6 +102,11 @@ class Model:
         return self._native.default_pooling
 
     @property
+    def layers(self) -> tuple:
+        """The valid ``layer=`` values, in order (``tern info`` lists them too)."""
+        return tuple(self._native.layers)
+
+    @property
     def threads(self) -> int:
         """Threads in the model's pool (the caller's included)."""
         return self._native.threads
@@ -128,11 +133,13 @@ class Model:
                 (``convert("RGB")`` is applied) or an ``HxWx3`` ``uint8`` array of RGB pixels; an
                 ``NxHxWx3`` array is N images.
             pooling: ``None`` = the file's default (see :attr:`default_pooling`); ``"mean"``,
-                ``"cls"``, ``"none"`` (every token, ViT) as ``tern embed --pooling``.
+                ``"cls"``, ``"max"``, ``"none"`` (every token for ViT, the feature map for
+                ResNet50), as ``tern embed --pooling``.
             normalize: L2-normalise each output vector.
             batch_size: images per forward pass (the result does not depend on it).
             logits: class scores instead of embeddings (files exported with ``--keep-head``).
-            layer: an intermediate layer, where this build of Tern supports it.
+            layer: an intermediate output instead of the usual one: one of :attr:`layers`
+                (ResNet50 ``"layer3"``; transformers a block number, negative from the end).
             show_progress_bar: True, False, or None (a bar on a terminal for long runs).
 
         Returns:
@@ -178,7 +185,8 @@ class Model:
             max_length: at most this many tokens per text (default and upper bound: the model's).
             truncate: cut longer texts instead of raising.
             prompt, prompt_text: a prompt by name, or its text, where the file defines prompts.
-            layer: an intermediate layer, where this build of Tern supports it.
+            layer: an intermediate output: one of :attr:`layers` (a block number; 0 = the
+                embeddings, negative counts from the end), as ``tern embed --layer``.
             show_progress_bar: True, False, or None (a bar on a terminal for long runs).
 
         Returns:
