@@ -19,3 +19,7 @@ from tern._model import Error, Model, load, similarity
 from tern._tern import version as __version__
 
 __all__ = ["Error", "Model", "convert", "load", "similarity", "__version__"]
+
+for _f in (Model, convert, load, similarity):
+    _f.__module__ = "tern"  # help() and repr() name the public module
+del _f

@@ -13,11 +13,12 @@ from tern._progress import progress_bar
 
 Error = _tern.Error
 Error.__module__ = "tern"
-Error.__doc__ = (
-    "Every failure in Tern: a bad weight file, an unreadable or unsupported image, invalid "
-    "UTF-8, a text over the model's length, a wrong argument. The message is one line naming "
-    "the input and the reason, as the `tern` command prints it. A subclass of RuntimeError; the "
-    "process and the model stay usable after it.")
+Error.__doc__ = """Every failure in Tern, as one line naming the input and the reason.
+
+A bad weight file, an unreadable or unsupported image, invalid UTF-8, a text over the model's
+length, a wrong argument: the message is what the ``tern`` command prints after ``error:``.
+A subclass of RuntimeError; the process and the model stay usable after it.
+"""
 
 # What embed_images takes: a path, encoded JPEG/PNG bytes, a PIL image, or HxWx3 uint8 pixels.
 ImageInput = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, "PIL.Image.Image",
