@@ -6,6 +6,8 @@ a benchmark, not a test of this shared machine)."""
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
 import threading
 import time
 import unittest
@@ -94,6 +96,46 @@ class SharedModelThreads(unittest.TestCase):
 
     def test_four_threads_one_model_single_threaded(self):
         self.check_model_threads(1)
+
+
+class AfterFork(unittest.TestCase):
+    def run_in_child(self, model, check):
+        """Runs check(model) in a forked child; returns its exit status (99: it hung)."""
+        pid = os.fork()
+        if pid == 0:  # the child: never returns into unittest
+            code = 1
+            try:
+                code = check(model)
+            finally:
+                os._exit(code)
+        for _ in range(300):
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return os.waitstatus_to_exitcode(status)
+            time.sleep(0.05)
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        return 99
+
+    def test_a_pool_model_in_a_forked_child_is_an_error_not_a_hang(self):
+        m = tern.load(RESNET, threads=2)
+        want = m.embed_images(IMAGES[0])
+
+        def check(model):
+            try:
+                model.embed_images(IMAGES[0])
+            except tern.Error as e:
+                return 0 if "fork" in str(e) else 2
+            return 3
+
+        self.assertEqual(self.run_in_child(m, check), 0)
+        self.assertTrue(np.array_equal(m.embed_images(IMAGES[0]), want))  # the parent's is fine
+
+    def test_a_single_threaded_model_works_in_a_forked_child(self):
+        m = tern.load(RESNET, threads=1)
+        want = m.embed_images(IMAGES[:2])
+        self.assertEqual(self.run_in_child(
+            m, lambda model: 0 if np.array_equal(model.embed_images(IMAGES[:2]), want) else 4), 0)
 
 
 class GilReleased(unittest.TestCase):
