@@ -311,6 +311,8 @@ class Errors(unittest.TestCase):
         self.assertTrue(msg.startswith("images[1]: "), msg)
         self.assertTrue(msg.endswith(want.split(": ", 1)[1]), (msg, want))
         self.assertIn("image bytes", self.raises(self.img.embed_images, b""))
+        huge = b"\x89PNG\r\n\x1a\n" + bytes(65 << 20)  # over the 64 MiB cap
+        self.assertIn("over the image size cap", self.raises(self.img.embed_images, huge))
 
     def test_invalid_utf8(self):
         f = TMP / "bad.txt"
