@@ -209,7 +209,7 @@ class Model:
         """
         single = isinstance(texts, (str, bytes))
         data = [_text_bytes(t, i) for i, t in enumerate([texts] if single else texts)]
-        pooled = (pooling or self.default_pooling) != "none"
+        pooled = (self.default_pooling if pooling in (None, "default") else pooling) != "none"
         out = self._embed_texts(data, pooling, normalize, batch_size, max_length, truncate,
                                 prompt, prompt_text, layer, show_progress_bar,
                                 stack=pooled and not single)
