@@ -18,11 +18,9 @@
 
 namespace py = pybind11;
 
-namespace {
+using tern::fail;  // fail("what", x, ": why") throws tern::Error
 
-[[noreturn]] void fail(const std::string& message) {
-  throw tern::Error(message);
-}
+namespace {
 
 tern::Pooling pooling_option(const std::string& name) {
   return tern::parse_pooling(name.empty() ? "default" : name);
@@ -164,7 +162,7 @@ std::vector<tern::Embedding> embed_image_items(const tern::Model& m,
       out.push_back(it.kind == 1 ? m.embed_image_bytes(it.data, it.size, o)
                                  : m.embed_image_rgb(it.data, it.width, it.height, o));
     } catch (const tern::Error& e) {
-      fail("images[" + std::to_string(first + i) + "]: " + e.what());
+      fail("images[", first + i, "]: ", e.what());
     }
   }
   return out;
@@ -255,7 +253,7 @@ PYBIND11_MODULE(_tern, mod) {
                 try {
                   out.push_back(m.tokenize(ts[i], truncate, max_length));
                 } catch (const tern::Error& e) {
-                  fail("text " + std::to_string(i + 1) + ": " + e.what());
+                  fail("text ", i + 1, ": ", e.what());
                 }
               }
             }
