@@ -300,6 +300,37 @@ std::vector<Embedding> Model::embed_preprocessed(const float* nchw, int64_t n, i
   return out;
 }
 
+Embedding Model::preprocess_image_bytes(const uint8_t* data, size_t size) const {
+  require(impl_->image(), "this is a text model: it takes no images");
+  if (data == nullptr || size == 0) fail("image bytes: empty input");
+  Tensor x = preprocess(decode_image(data, size, "image bytes"), impl_->preprocess);
+  Embedding e;
+  e.shape = {x.dim(0), x.dim(1), x.dim(2)};
+  e.values.assign(x.f32(), x.f32() + x.numel());
+  return e;
+}
+
+int Model::max_length() const {
+  require(impl_->tokenizer != nullptr, "this is an image model: it has no tokenizer");
+  return impl_->tokenizer->config().max_length;
+}
+
+int64_t Model::vocab_size() const {
+  require(impl_->tokenizer != nullptr, "this is an image model: it has no tokenizer");
+  return static_cast<int64_t>(impl_->tokenizer->vocab_size());
+}
+
+std::string Model::token_text(int32_t id) const {
+  require(impl_->tokenizer != nullptr, "this is an image model: it has no tokenizer");
+  if (id < 0 || id >= vocab_size()) fail("token id ", id, " is outside the vocabulary");
+  return impl_->tokenizer->token(id);
+}
+
+bool Model::is_special_token(int32_t id) const {
+  require(impl_->tokenizer != nullptr, "this is an image model: it has no tokenizer");
+  return impl_->tokenizer->is_special(id);
+}
+
 std::vector<int32_t> Model::tokenize(const std::string& text, bool truncate, int max_length) const {
   require(impl_->tokenizer != nullptr, "this is an image model: it has no tokenizer");
   return tokenize_checked(*impl_->tokenizer, text, truncate, max_length);

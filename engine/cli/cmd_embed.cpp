@@ -41,9 +41,11 @@ const char kHelp[] =
     "                       .npy shapes: [N, D] pooled; [T, D] one unpooled text;\n"
     "                       [N, T, D] unpooled images; several unpooled texts are ragged: use "
     ".jsonl\n"
-    "  --pooling P          none | cls | mean; default: the model's default pooling (tern info\n"
-    "                       shows the architecture; image models pool, text models give one\n"
-    "                       vector per token)\n"
+    "  --pooling P          none | cls | mean | max | mean_sqrt_len; default: the model's default\n"
+    "                       pooling (tern info describes the model's default output)\n"
+    "  --layer NAME         embed from that layer instead of the model's usual output (a wrong\n"
+    "                       name's error lists the valid ones; for transformers -k counts back\n"
+    "                       from the last block)\n"
     "  --normalize          L2-normalise each output vector\n"
     "  --logits             class scores instead of embeddings (needs a file exported with "
     "--keep-head)\n"
@@ -212,15 +214,9 @@ int cmd_embed(const Args& args) {
     } else if (p.is("-o", "--output")) {
       output = p.value();
     } else if (p.is("--pooling")) {
-      const std::string v = p.value();
-      if (v == "none")
-        opts.pooling = Pooling::none;
-      else if (v == "cls")
-        opts.pooling = Pooling::cls;
-      else if (v == "mean")
-        opts.pooling = Pooling::mean;
-      else
-        throw Error("--pooling: expected none, cls or mean, got '" + printable(v) + "'");
+      opts.pooling = parse_pooling(p.value());
+    } else if (p.is("--layer")) {
+      opts.layer = p.value();
     } else if (p.is("--normalize")) {
       p.flag();
       opts.normalize = true;
@@ -298,8 +294,7 @@ int cmd_embed(const Args& args) {
     if (!paths.empty())
       throw Error(printable(paths[0]) + ": " + model->architecture() +
                   " is a text model: give texts with --text or --text-file");
-    if (opts.max_length != 0)
-      check_max_length(opts.max_length, Tokenizer::load(model_path)->max_length());
+    if (opts.max_length != 0) check_max_length(opts.max_length, model->max_length());
   } else if (!texts.empty()) {
     throw Error(model->architecture() +
                 " is an image model: give image files or directories, not texts");

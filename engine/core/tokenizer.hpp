@@ -57,6 +57,13 @@ class WordPieceTokenizer final : public TextTokenizer {
   int32_t sep_id() const { return sep_id_; }
   int32_t unk_id() const { return unk_id_; }
   size_t vocab_size() const override { return vocab_.size(); }
+  const std::string& token(int32_t id) const { return vocab_.at(static_cast<size_t>(id)); }
+  // [CLS], [SEP], [PAD], [MASK] (not [UNK], which WordPiece also gives for unknown words).
+  bool is_special(int32_t id) const {
+    for (const auto& [text, sid] : special_tokens_)
+      if (sid == id && sid != unk_id_) return true;
+    return false;
+  }
 
  private:
   TokenizerConfig config_;

@@ -97,6 +97,10 @@ class Model {
   // Already-preprocessed input: float [n, 3, h, w] (normalised, NCHW as torchvision gives).
   std::vector<Embedding> embed_preprocessed(const float* nchw, int64_t n, int64_t h, int64_t w,
                                             const EmbedOptions& opts = {}) const;
+  // Decodes and preprocesses encoded image bytes exactly as embed_image_bytes does and returns
+  // the model's input, float [3, S, S] (in a plain buffer with a shape). embed_preprocessed on
+  // it gives embed_image_bytes' result bit for bit: callers can decode in parallel, batch later.
+  Embedding preprocess_image_bytes(const uint8_t* data, size_t size) const;
 
   // Text models.
   Embedding embed_text(const std::string& text, const EmbedOptions& opts = {}) const;
@@ -108,6 +112,10 @@ class Model {
   // Already-tokenized input ([CLS] ... [SEP] included).
   std::vector<Embedding> embed_token_ids(const std::vector<std::vector<int32_t>>& ids,
                                          const EmbedOptions& opts = {}) const;
+  int max_length() const;                     // tokens a text may have ([CLS], [SEP] included)
+  int64_t vocab_size() const;                 // token ids are 0 .. vocab_size() - 1
+  std::string token_text(int32_t id) const;   // the vocabulary entry ("##ing", "[CLS]")
+  bool is_special_token(int32_t id) const;    // [CLS], [SEP], [PAD], [MASK]
 
   struct Impl;
 
