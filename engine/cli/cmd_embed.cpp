@@ -290,7 +290,13 @@ int cmd_embed(const Args& args) {
   }
 
   auto model = Model::load(model_path, options);
-  if (model->is_text_model()) {
+  // A two-tower model (CLIP) takes either: texts when --text / --text-file are given, else images.
+  const bool both = model->is_text_model() && model->is_image_model();
+  if (both && !paths.empty() && !texts.empty())
+    throw Error(model->architecture() + " embeds images or texts in one run, not both: give "
+                "image files, or texts with --text / --text-file");
+  const bool text_mode = model->is_text_model() && (!both || !texts.empty());
+  if (text_mode) {
     if (!paths.empty())
       throw Error(printable(paths[0]) + ": " + model->architecture() +
                   " is a text model: give texts with --text or --text-file");
@@ -307,7 +313,7 @@ int cmd_embed(const Args& args) {
   size_t seen = 0;
   const size_t bs = static_cast<size_t>(opts.batch);
   Progress progress(
-      model->is_text_model() ? (texts.has_files() ? 0 : texts.inline_total()) : images.size(),
+      text_mode ? (texts.has_files() ? 0 : texts.inline_total()) : images.size(),
       !quiet);
   const auto keep = [&](std::vector<Embedding>& embs, const std::vector<std::string>& batch_names) {
     for (size_t i = 0; i < embs.size(); ++i) {
@@ -315,7 +321,7 @@ int cmd_embed(const Args& args) {
       names.push_back(batch_names[i]);
     }
   };
-  if (model->is_text_model()) {
+  if (text_mode) {
     TextSources::Item item;
     bool more = true;
     while (more) {

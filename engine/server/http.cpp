@@ -59,19 +59,6 @@ std::string route_path(Route r) {
   return "";
 }
 
-const char* pooling_name(Pooling p) {
-  switch (p) {
-    case Pooling::none:
-      return "none";
-    case Pooling::cls:
-      return "cls";
-    case Pooling::mean:
-      return "mean";
-    default:
-      return "default";
-  }
-}
-
 // L2-normalised first `dims` values, accumulated in double as the library does.
 std::vector<float> truncate_normalize(const Embedding& e, size_t dims, bool normalize) {
   std::vector<float> v(e.values.begin(), e.values.begin() + dims);
