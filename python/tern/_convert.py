@@ -15,7 +15,8 @@ _PACKAGE_DATA = Path(__file__).resolve().parent / "data"
 
 
 def convert(arch: str, source: str | os.PathLike | None = None,
-            out: str | os.PathLike | None = None, random_init: bool = False, seed: int = 0, dtype: str = "f32", **options: Any) -> str:
+            out: str | os.PathLike | None = None, random_init: bool = False, seed: int = 0,
+            dtype: str = "f32", **options: Any) -> str:
     """Converts a PyTorch / Hugging Face checkpoint into a ``.tern`` weight file; returns ``out``.
 
     Runs ``weights_tools/export.py ARCH [SOURCE] -o OUT ...`` in this process (it imports torch,

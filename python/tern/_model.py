@@ -96,8 +96,9 @@ class Model:
 
     @property
     def modalities(self) -> tuple:
-        """What the model embeds: ``("image",)`` or ``("text",)``."""
-        return ("image",) if self._native.is_image_model else ("text",)
+        """What the model embeds: ``("image",)``, ``("text",)`` or, for CLIP, both."""
+        return tuple(name for name, yes in (("image", self._native.is_image_model),
+                                            ("text", self._native.is_text_model)) if yes)
 
     @property
     def max_length(self) -> Optional[int]:
@@ -293,7 +294,9 @@ class Model:
             pooling = "none"
         elif pooling == "none":
             pooling = "mean"
-        if self._native.is_image_model:
+        if not isinstance(sentences, (str, bytes, np.ndarray)) and not _is_single_image(sentences):
+            sentences = list(sentences)  # may be a generator: looked at below, then embedded
+        if self._encodes_images(sentences):
             single = _is_single_image(sentences)
             out = self.embed_images(sentences, pooling=pooling, normalize=normalize_embeddings,
                                     batch_size=batch_size, show_progress_bar=show_progress_bar)
@@ -323,6 +326,19 @@ class Model:
     def max_seq_length(self) -> Optional[int]:
         """sentence-transformers' name for :attr:`max_length`."""
         return self.max_length
+
+    def _encodes_images(self, sentences: Any) -> bool:
+        """encode's input kind: images for image models; texts for text models; for models of
+        both (CLIP) texts when the inputs are ``str``, images otherwise (paths as
+        ``os.PathLike``, encoded ``bytes``, PIL images, arrays), as sentence-transformers' CLIP
+        models decide between strings and images."""
+        if not self._native.is_text_model:
+            return True
+        if not self._native.is_image_model:
+            return False
+        first = sentences if isinstance(sentences, (str, bytes)) or _is_single_image(sentences) \
+            else (sentences[0] if len(sentences) else "")
+        return not isinstance(first, str)
 
     def similarity(self, a: Any, b: Any) -> np.ndarray:
         """Cosine similarity matrix ``[len(a), len(b)]`` of two sets of embeddings (see

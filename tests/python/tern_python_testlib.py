@@ -25,6 +25,7 @@ SMALL_ARGS = {
     "distilbert": ["--layers", "2", "--dim", "64", "--heads", "4", "--hidden-dim", "128"],
     "vit_b_16": ["--layers", "1", "--hidden-dim", "64", "--heads", "4", "--mlp-dim", "128",
                  "--patch-size", "32"],
+    "clip": [],  # its --random-init sizes are small already
 }
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from tern_python_testlib import PYTHON, ROOT, cli_error, install, python_env, small_model, tern
+from tern_python_testlib import PYTHON, cli_error, install, python_env, small_model, tern
 
 TMP, SITE, tern_pkg = install("tern-py-api-")
 TEXTS = ["Hello, world!", "A second, somewhat longer sentence about motorcycles.", "",
@@ -231,6 +231,28 @@ class Texts(unittest.TestCase):
         self.assertEqual(tern_pkg.similarity(e[0], np.zeros(64)).tolist(), [[0.0]])
         with self.assertRaises(tern_pkg.Error):
             tern_pkg.similarity(e, np.ones((2, 3)))
+
+
+class Clip(unittest.TestCase):
+    """A model of both modalities: images and texts each as `tern embed` gives them; encode
+    takes str as text and everything else as images, as sentence-transformers' CLIP does."""
+
+    def test_clip(self):
+        path = small_model("clip", TMP / "clip.tern")
+        m = tern_pkg.load(path)
+        self.assertEqual(m.modalities, ("image", "text"))
+        images = cli_npy(path, *IMAGES)
+        texts = cli_npy(path, "--text", *TEXTS[:3])
+        assert_identical(self, m.embed_images(IMAGES), images, "clip images")
+        assert_identical(self, m.embed_images([p.read_bytes() for p in IMAGES]), images, "bytes")
+        assert_identical(self, m.embed_texts(TEXTS[:3]), texts, "clip texts")
+        assert_identical(self, m.encode(TEXTS[:3]), texts, "encode texts")
+        assert_identical(self, m.encode(TEXTS[0]), texts[0], "encode a text")
+        assert_identical(self, m.encode(IMAGES), images, "encode Path objects")
+        assert_identical(self, m.encode(IMAGES[1].read_bytes()), images[1], "encode bytes")
+        self.assertEqual(m.encode(Image.open(PNGS[0])).shape, (m.dim,))
+        out = tern("tokenize", path, "--text", *TEXTS[:3]).stdout.splitlines()
+        self.assertEqual(m.tokenize(TEXTS[:3]), [json.loads(line)["ids"] for line in out])
 
 
 def cli_accepts(*args) -> bool:
