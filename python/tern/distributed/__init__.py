@@ -27,6 +27,7 @@ file), so Dask rerunning the tasks of a worker that died loses and duplicates no
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import sys
@@ -209,7 +210,8 @@ def _run(todo, job, summaries, client, scheduler_file, bar) -> None:
         from distributed import LocalCluster
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
         own_cluster = LocalCluster(n_workers=cores or os.cpu_count() or 1, threads_per_worker=1,
-                                   processes=True, host="127.0.0.1", dashboard_address=None)
+                                   processes=True, host="127.0.0.1", dashboard_address=None,
+                                   silence_logs=logging.ERROR)
         client = own_client = Client(own_cluster)
     elif client is None or isinstance(client, str):
         try:
@@ -226,6 +228,7 @@ def _run(todo, job, summaries, client, scheduler_file, bar) -> None:
             client.run(_worker.check_model, job["model_path"], job["model_sha256"])
         except _worker.PartitionError as e:
             raise tern.Error(str(e)) from None
+        bar.restart()  # embeddings/s from here: not counting the cluster's start
         token = secrets.token_hex(4)
         index = {}
         for p in todo:
@@ -317,6 +320,9 @@ class _Progress:
         if self.show and reused:
             self._line(f"tern.distributed: resuming: {reused} of {total} inputs "
                        f"({parts_reused} of {parts} partitions) already done", final=True)
+
+    def restart(self) -> None:
+        self.start = self.last = time.monotonic()
 
     def update(self, inputs: int, embedded: int) -> None:
         self.done += inputs

@@ -121,7 +121,11 @@ def embed_partition(part: dict, job: dict) -> dict:
             return run(i, i + 1)
         except tern.Error as e:
             msg = str(e)
-            raise PartitionError(f"{names[i]}: {_strip_text_n(msg)}" if texts else msg) from None
+            if texts:
+                msg = f"{names[i]}: {_strip_text_n(msg)}"
+            elif msg.startswith(items[i] + ": "):  # the path as the user gave it, not absolute
+                msg = names[i] + msg[len(items[i]):]
+            raise PartitionError(msg) from None
 
     rows: List[np.ndarray] = []
     kept: List[str] = []
