@@ -51,6 +51,7 @@ sys.path.insert(0, str(SITE))
 ENV = dict(os.environ, PYTHONPATH=str(SITE), PYTHONDONTWRITEBYTECODE="1")
 import tern  # noqa: E402
 import tern.distributed as td  # noqa: E402
+import tern.distributed._worker  # noqa: E402,F401
 
 if Path(td.__file__).resolve().parent != (ROOT / "python" / "tern" / "distributed").resolve():
     raise AssertionError(f"imported {td.__file__}, not this tree's package")
@@ -237,7 +238,8 @@ class Distributed(unittest.TestCase):
 
     def test_texts_equal_cli(self):
         out = TMP / "out-txt"
-        m = td.embed(BERT, TEXTS, out, client=CLUSTER.address, texts=True, partition_size=4,
+        # 24 + 3 lines in partitions of 5: part-00004 spans the two files.
+        m = td.embed(BERT, TEXTS, out, client=CLUSTER.address, texts=True, partition_size=5,
                      batch_size=3, pooling="mean", progress=False)
         self.assertEqual(m["count"], len(REF_TXT[0]))
         self.assertEqual(REF_TXT[0][-3:], [f"{TEXTS[1]}:1", f"{TEXTS[1]}:2", f"{TEXTS[1]}:3"])
@@ -373,6 +375,22 @@ class Arguments(unittest.TestCase):
         self.assertEqual([td._plan.text_names(p) for p in parts],
                          [[f"{f}:1", f"{f}:2"], [f"{f}:3", f"{f}:4"], [f"{f}:5"]])
         self.assertEqual([p["segments"][0]["offset"] for p in parts], [0, 4, 10])
+
+    def test_worker_sees_other_texts(self):
+        # A text file that is not the same on the worker as on the client fails its partition.
+        f = TMP / "changing.txt"
+        f.write_bytes(b"one\ntwo\nthree\n")
+        part = td._plan.text_partitions([str(f)], 8)[0]
+        f.write_bytes(b"one\ntwo\nthrea\n")
+        job = {"model_path": str(BERT), "model_sha256": td._plan.file_sha256(BERT),
+               "out_dir": str(TMP), "keep_going": False, "match_options": {},
+               "options": {"pooling": "mean", "normalize": False, "batch": 8,
+                           "max_length": None, "truncate": False}}
+        with self.assertRaisesRegex(td._worker.PartitionError,
+                                    f"^process \\d+: {f} lines 1-3: not the texts the client "
+                                    f"read: the workers must read the same text files$"):
+            td._worker.embed_partition(part, job)
+        self.assertFalse((TMP / "part-00000.json").exists())
 
 
 if __name__ == "__main__":

@@ -82,10 +82,10 @@ def _read_texts(part: dict) -> List[bytes]:
             raise PartitionError(f"{worker_name()}: {seg['label']}: cannot read: "
                                  f"{e.strerror}") from None
     if len(texts) != part["count"] or h.hexdigest() != part["sha256"]:
-        first = part["segments"][0]
-        raise PartitionError(
-            f"{worker_name()}: {first['label']}: lines {first['first']}..: this worker reads "
-            f"other texts than the client did: the workers must read the same files")
+        where = ", ".join(f"{s['label']} lines {s['first']}-{s['first'] + s['count'] - 1}"
+                          for s in part["segments"])
+        raise PartitionError(f"{worker_name()}: {where}: not the texts the client read: the "
+                             f"workers must read the same text files")
     return texts
 
 
