@@ -245,6 +245,19 @@ class Distributed(unittest.TestCase):
         self.assertEqual(REF_TXT[0][-3:], [f"{TEXTS[1]}:1", f"{TEXTS[1]}:2", f"{TEXTS[1]}:3"])
         assert_same(self, out, REF_TXT[0], REF_TXT[1])
 
+        # Invalid UTF-8 on line 2 with keep_going, long texts cut: as `tern embed` does it.
+        bad = TMP / "bad.txt"
+        bad.write_bytes(b"fine\n\xff\xfe broken\n" + b"many words " * 40 + b"\nend\n")
+        names, ref, _ = cli_ref(BERT, ["--text-file", bad, "--text-file", TEXTS[1], "--pooling",
+                                       "cls", "--max-length", "16", "--truncate", "--keep-going"],
+                                "txt-kg")
+        m = td.embed(BERT, [bad, TEXTS[1]], out, client=CLUSTER.address, texts=True,
+                     partition_size=3, pooling="cls", max_length=16, truncate=True,
+                     keep_going=True, progress=False)
+        self.assertEqual(m["failed"], [{"input": f"{bad}:2",
+                                        "error": f"{bad}:2: invalid UTF-8 at byte offset 0"}])
+        assert_same(self, out, names, ref)
+
     def test_local_cluster(self):
         # No scheduler: a LocalCluster of single-threaded worker processes, one per core.
         out = TMP / "out-local"

@@ -103,8 +103,8 @@ def embed(model_path: PathLike, inputs: Union[PathLike, Sequence[PathLike]], out
                          f"directories, not texts")
     resolved_pooling = pooling or model.default_pooling
     if text_model and resolved_pooling == "none":
-        raise tern.Error(f"pooling none gives one vector per token (ragged across texts), which "
-                         f"shards of [n, D] cannot hold: use pooling cls or mean"
+        raise tern.Error("pooling none gives one vector per token (ragged across texts), which "
+                         "shards of [n, D] cannot hold: use pooling cls or mean"
                          + ("" if pooling else f" ({model.architecture}'s default is none)"))
     try:
         parts = (_plan.text_partitions(inputs, partition_size) if texts else

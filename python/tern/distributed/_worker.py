@@ -11,7 +11,8 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from typing import Dict, List, Tuple
+from collections import OrderedDict
+from typing import List, Tuple
 
 import numpy as np
 
@@ -28,7 +29,10 @@ class ModelMismatch(PartitionError):
 
 
 _LOCK = threading.Lock()
-_MODELS: Dict[Tuple[str, str], "tern.Model"] = {}
+# The models of the last jobs, most recent last; a long-lived worker serving jobs with other
+# models keeps at most _KEEP of them.
+_MODELS: "OrderedDict[Tuple[str, str], tern.Model]" = OrderedDict()
+_KEEP = 2
 
 
 def worker_name() -> str:
@@ -46,6 +50,7 @@ def model_for(path: str, sha256: str) -> "tern.Model":
     with _LOCK:
         m = _MODELS.get(key)
         if m is not None:
+            _MODELS.move_to_end(key)
             return m
         try:
             mine = _plan.file_sha256(path)
@@ -59,6 +64,8 @@ def model_for(path: str, sha256: str) -> "tern.Model":
         # One thread per task: a worker runs as many tasks at once as it has Dask threads.
         m = tern.load(path, threads=1)
         _MODELS[key] = m
+        while len(_MODELS) > _KEEP:
+            _MODELS.popitem(last=False)  # tasks still using it hold their own reference
         return m
 
 
