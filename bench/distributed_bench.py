@@ -42,6 +42,7 @@ def main() -> int:
 
     import tern.distributed as td
 
+    load_before = os.getloadavg()[0]
     tmp = Path(tempfile.mkdtemp(prefix="tern-dask-bench-"))
     try:
         model = tmp / "resnet50.tern"
@@ -89,7 +90,9 @@ def main() -> int:
         shutil.rmtree(tmp, ignore_errors=True)
 
     print(f"ResNet50 (random weights), {a.images} images 320x240 JPEG, partition size "
-          f"{a.partition_size}, best of {a.rounds}, {os.cpu_count()} cores:")
+          f"{a.partition_size}, best of {a.rounds}, {os.cpu_count()} cores, load average "
+          f"{load_before:.1f} before and {os.getloadavg()[0]:.1f} after (other jobs compete "
+          f"for the cores when it is above their number):")
     base = results.get("tern.distributed, 1 worker")
     for name, rate in results.items():
         rel = f"  ({rate / base:.2f}x 1 worker)" if base else ""

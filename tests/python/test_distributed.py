@@ -179,7 +179,7 @@ def assert_same(test, out: Path, names, ref):
     test.assertEqual(got.tobytes(), ref.tobytes(), "shards differ from `tern embed` in bits")
     lazy_names, maps = td.load(out, mmap=True)
     test.assertEqual(lazy_names, names)
-    test.assertTrue(all(isinstance(m, np.memmap) for m in maps))
+    test.assertTrue(all(isinstance(m, np.memmap) for m in maps if len(m)))
     test.assertEqual(np.concatenate(maps).tobytes(), ref.tobytes())
     left = [f.name for f in out.iterdir() if f.name.endswith(".tmp")]
     test.assertEqual(left, [], "temporary files left behind")
@@ -331,17 +331,20 @@ class Distributed(unittest.TestCase):
         self.assertFalse((out / "manifest.json").exists())
 
     def test_bad_input(self):
-        # D4: a bad image fails its partition naming it; --keep-going lists it.
+        # D4: a bad image fails its partition naming it; --keep-going lists it. The second
+        # partition of 3 (im012, im016, im020) is all bad: its shard is empty.
         bad = TMP / "bad"
         shutil.copytree(IMAGES / "a", bad)
+        (bad / "im012.jpg").write_bytes(b"\xff\xd8\xff truncated")
         (bad / "im016.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+        (bad / "im020.JPEG").write_bytes(b"")
         out = TMP / "out-bad"
         p = distributed(MODEL, bad, "-o", out, "--scheduler", CLUSTER.address,
                         "--partition-size", "3", check=False)
         self.assertEqual(p.returncode, 1)
         _, _, cli = cli_ref(MODEL, [bad], "bad")
         why = cli.stderr.strip().splitlines()[-1].split(": error: ", 1)[1]
-        self.assertTrue(why.startswith(f"{bad}/im016.png: "), why)
+        self.assertTrue(why.startswith(f"{bad}/im012.jpg: "), why)
         self.assertEqual(p.stderr.strip().splitlines()[-1],
                          f"tern.distributed: error: part-00001: {why}")
         self.assertFalse((out / "manifest.json").exists())
@@ -349,11 +352,17 @@ class Distributed(unittest.TestCase):
         p = distributed(MODEL, bad, "-o", out, "--scheduler", CLUSTER.address,
                         "--partition-size", "3", "--keep-going", check=False)
         self.assertEqual(p.returncode, 1)
-        self.assertIn(f"tern.distributed: failed: {why}\n", p.stderr)
-        names, ref, _ = cli_ref(MODEL, [bad, "--keep-going"], "bad-kg")
+        names, ref, cli = cli_ref(MODEL, [bad, "--keep-going"], "bad-kg")
+        whys = [line.split("failed: ", 1)[1] for line in cli.stderr.splitlines()
+                if line.startswith("tern embed: failed: ")]
+        self.assertEqual(len(whys), 3)
+        for w in whys:
+            self.assertIn(f"tern.distributed: failed: {w}\n", p.stderr)
         assert_same(self, out, names, ref)
         m = json.loads((out / "manifest.json").read_text())
-        self.assertEqual(m["failed"], [{"input": f"{bad}/im016.png", "error": why}])
+        self.assertEqual(m["failed"], [{"input": f"{bad}/{n}", "error": w} for n, w in
+                                       zip(["im012.jpg", "im016.png", "im020.JPEG"], whys)])
+        self.assertEqual([p["count"] for p in m["parts"]], [3, 0, 3, 1])
 
 
 class Arguments(unittest.TestCase):

@@ -169,7 +169,8 @@ def load(out_dir: PathLike, *, mmap: bool = False) -> Tuple[List[str], Union[np.
     left out) and their vectors, ``[count, D]`` float32, equal to ``tern embed``'s output.
 
     With ``mmap=True`` the embeddings are a list of read-only memory maps, one per shard in
-    order, for an output larger than memory (``np.concatenate`` them, or walk them).
+    order, for an output larger than memory (``np.concatenate`` them, or walk them); a shard
+    whose inputs all failed (``keep_going``) is an empty array.
 
     Raises:
         tern.Error: no manifest (the job did not finish), or shards that do not match it.
@@ -186,11 +187,13 @@ def load(out_dir: PathLike, *, mmap: bool = False) -> Tuple[List[str], Union[np.
         npy = os.path.join(out_dir, p["npy"])
         shape = _shards.npy_shape(npy)
         if info is None or shape is None or len(info.get("inputs", [])) != p["count"] or \
-                shape != (p["count"],) + row:
+                shape[0] != p["count"] or (p["count"] and shape[1:] != row):
             raise tern.Error(f"{out_dir}: {p['npy']} or {p['inputs']} is missing or does not "
                              f"match manifest.json")
         names.extend(info["inputs"])
-        arrays.append(np.load(npy, mmap_mode="r"))
+        # A shard whose inputs all failed (keep_going) has no bytes to map.
+        arrays.append(np.load(npy, mmap_mode="r") if p["count"] else
+                      np.zeros((0,) + row, np.float32))
     if mmap:
         return names, arrays
     if not arrays:
