@@ -306,6 +306,14 @@ class Distributed(unittest.TestCase):
             self.assertEqual(after[name], st, f"{name} was rewritten")
         assert_same(self, out, REF[0], REF[1])
 
+        # D5: --resume with another model reuses nothing.
+        other = export("resnet50", TMP / "r4.tern", *SMALL_RESNET, seed=4)
+        p = distributed(other, IMAGES, "-o", out, "--scheduler", CLUSTER.address,
+                        "--partition-size", "2", "--resume")
+        self.assertIn("(0 reused)", p.stderr)
+        names, ref, _ = cli_ref(other, [IMAGES], "img-other")
+        assert_same(self, out, names, ref)
+
     def test_model_mismatch(self):
         # D3: the same path is a different file on one worker: the job fails, no manifest.
         # /proc/self/cwd/model.tern is each process's own ./model.tern; the workers' cwds

@@ -90,10 +90,10 @@ def embed(model_path: PathLike, inputs: Union[PathLike, Sequence[PathLike]], out
     if isinstance(inputs, (str, bytes, os.PathLike)):
         inputs = [inputs]
     inputs = [os.fsdecode(x) for x in inputs]
+    model = tern.load(model_path, threads=1)  # errors name the path as given
     model_path = os.path.abspath(os.fsdecode(model_path))
     out_dir = os.path.abspath(os.fsdecode(out_dir))
 
-    model = tern.load(model_path, threads=1)
     text_model = model.modalities == ("text",)
     if text_model and not texts:
         raise tern.Error(f"{model.architecture} is a text model: give text files (--text-file, "
