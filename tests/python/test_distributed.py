@@ -338,6 +338,20 @@ class Distributed(unittest.TestCase):
                                r"same model file$")
         self.assertFalse((out / "manifest.json").exists())
 
+    def test_output_not_shared(self):
+        # OUT_DIR is each process's own ./out: the client misses worker wb's shards.
+        for d in ("wa", "wb"):
+            (TMP / d / "out").mkdir()
+        p = distributed(MODEL, IMAGES, "-o", "/proc/self/cwd/out", "--scheduler",
+                        CLUSTER.address, "--partition-size", "2", cwd=TMP / "wa", check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertRegex(p.stderr.strip().splitlines()[-1],
+                         r"^tern\.distributed: error: /proc/self/cwd/out: part-\d{5}\.npy was "
+                         r"written by a worker but is not here as the client sees it: OUT_DIR "
+                         r"must be shared by the workers and the client$")
+        self.assertTrue(list((TMP / "wb" / "out").glob("part-*.npy")), "wb did no work")
+        self.assertFalse((TMP / "wa" / "out" / "manifest.json").exists())
+
     def test_bad_input(self):
         # D4: a bad image fails its partition naming it; --keep-going lists it. The second
         # partition of 3 (im012, im016, im020) is all bad: its shard is empty.
@@ -390,7 +404,11 @@ class Arguments(unittest.TestCase):
                    pooling="mean")
         self.check("standard input cannot be shared", BERT, ["-"], out, texts=True,
                    pooling="mean")
-        self.check("directory contains no .jpg, .jpeg or .png files$", MODEL, [TMP / "wa"], out)
+        empty = TMP / "no-images"
+        (empty / "sub").mkdir(parents=True)
+        (empty / "sub" / "a.txt").write_text("text")
+        self.check("no-images: directory contains no .jpg, .jpeg or .png files$", MODEL,
+                   [empty], out)
         self.check("^partition_size must be >= 1, got 0$", MODEL, [IMAGES], out,
                    partition_size=0)
         self.check("^pooling: expected one of", MODEL, [IMAGES], out, pooling="avg")

@@ -144,6 +144,13 @@ def embed(model_path: PathLike, inputs: Union[PathLike, Sequence[PathLike]], out
 
     _shards.clean_temporaries(out_dir)
     stems = [_shards.part_stem(p["index"]) for p in parts]
+    for stem, m in zip(stems, summaries):
+        # The workers wrote these; the client must see them where it will say they are.
+        if _shards.npy_shape(os.path.join(out_dir, stem + ".npy")) != tuple(m["shape"]) or \
+                _shards.read_json(os.path.join(out_dir, stem + ".json")) is None:
+            raise tern.Error(f"{out_dir}: {stem}.npy was written by a worker but is not here as "
+                             f"the client sees it: OUT_DIR must be shared by the workers and "
+                             f"the client")
     _shards.remove_parts_except(out_dir, {s + ext for s in stems for ext in (".npy", ".json")})
     row_shapes = {tuple(s["shape"][1:]) for s in summaries if s["count"] > 0}
     if len(row_shapes) > 1:
