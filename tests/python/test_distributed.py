@@ -4,8 +4,9 @@ scheduler` and two `dask worker --nthreads 1` processes (each under its nanny), 
 SIGKILLed mid-job loses and duplicates nothing; `--resume` after the client was SIGKILLed keeps
 the finished shards (same inode and mtime) and gives the same result; two workers with different
 model files under one path fail the job with no manifest; a bad input fails its partition, or
-with --keep-going is listed as `tern embed --keep-going` lists it; shards of other options are
-never reused. The package imported everywhere is this tree's (python/ + the built extension)."""
+with --keep-going is listed as `tern embed --keep-going` lists it; shards of another model or
+other options are never reused; an output directory the client does not share with the workers
+is an error. The package imported everywhere is this tree's (python/ + the built extension)."""
 
 from __future__ import annotations
 
@@ -256,6 +257,17 @@ class Distributed(unittest.TestCase):
                      keep_going=True, progress=False)
         self.assertEqual(m["failed"], [{"input": f"{bad}:2",
                                         "error": f"{bad}:2: invalid UTF-8 at byte offset 0"}])
+        assert_same(self, out, names, ref)
+
+    def test_vit_tokens(self):
+        # Unpooled image tokens: shards [n, T, D], as `tern embed --pooling none` writes them.
+        vit = export("vit_b_16", TMP / "v.tern", "--layers", "1", "--hidden-dim", "64",
+                     "--heads", "4", "--mlp-dim", "128", "--patch-size", "32", seed=3)
+        out = TMP / "out-vit"
+        m = td.embed(vit, [IMAGES / "a b", IMAGES / "M"], out, client=CLUSTER.address,
+                     partition_size=4, pooling="none", progress=False)
+        names, ref, _ = cli_ref(vit, [IMAGES / "a b", IMAGES / "M", "--pooling", "none"], "vit")
+        self.assertEqual((ref.ndim, m["shape"], m["dim"]), (3, list(ref.shape[1:]), 64))
         assert_same(self, out, names, ref)
 
     def test_local_cluster(self):
