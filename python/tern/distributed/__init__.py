@@ -240,13 +240,11 @@ def _run(todo, job, summaries, client, scheduler_file, bar) -> None:
             raise tern.Error(str(e)) from None
         bar.restart()  # embeddings/s from here: not counting the cluster's start
         token = secrets.token_hex(4)
-        index = {}
-        for p in todo:
-            f = client.submit(_worker.embed_partition, p, job, pure=False,
-                              key=f"tern-{_shards.part_stem(p['index'])}-{token}",
-                              priority=-p["index"])
-            index[f.key] = p
-            futures.append(f)
+        # One call for every task (submitting one by one costs the scheduler a round trip
+        # each); tasks submitted earlier run first, so partitions are done roughly in order.
+        futures = client.map(_worker.embed_partition, todo, job=job, pure=False,
+                             key=[f"tern-{_shards.part_stem(p['index'])}-{token}" for p in todo])
+        index = {f.key: p for f, p in zip(futures, todo)}
         for f in as_completed(futures):
             p = index[f.key]
             if f.status != "finished":

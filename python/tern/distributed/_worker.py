@@ -62,7 +62,10 @@ def model_for(path: str, sha256: str) -> "tern.Model":
                 f"{worker_name()}: {path} has sha256 {mine[:16]}..., the client's has "
                 f"{sha256[:16]}...: the workers must read the same model file")
         # One thread per task: a worker runs as many tasks at once as it has Dask threads.
-        m = tern.load(path, threads=1)
+        try:
+            m = tern.load(path, threads=1)
+        except tern.Error as e:  # e.g. an older Tern on this worker
+            raise PartitionError(f"{worker_name()}: {e}") from None
         _MODELS[key] = m
         while len(_MODELS) > _KEEP:
             _MODELS.popitem(last=False)  # tasks still using it hold their own reference
