@@ -10,7 +10,9 @@ PACKAGES=(cmake ninja-build g++ pkg-config libeigen3-dev libstb-dev nlohmann-jso
           libutf8proc-dev libsimde-dev clang libclang-rt-14-dev
           python3-torch python3-torchvision python3-numpy python3-pil
           pybind11-dev python3-pybind11 python3-dev python3-pip python3-setuptools python3-wheel
-          python3-tqdm)
+          python3-tqdm libcpp-httplib-dev python3-distributed python3-regex curl)
+# Node.js runs the test peers from npm (onnxruntime-node, the openai client, HF tokenizers).
+command -v node >/dev/null && command -v npm >/dev/null || PACKAGES+=(nodejs npm)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
