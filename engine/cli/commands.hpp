@@ -13,5 +13,6 @@ int cmd_info(const Args& args);
 int cmd_embed(const Args& args);
 int cmd_tokenize(const Args& args);
 int cmd_bench(const Args& args);
+int cmd_similarity(const Args& args);
 
 }  // namespace tern::cli

@@ -24,6 +24,7 @@ const char kUsage[] =
     "  tern embed MODEL.tern [IMAGE ...] [--text TEXT ...] [--text-file FILE] [-o OUT]\n"
     "  tern tokenize MODEL.tern [--text TEXT ...] [--text-file FILE]\n"
     "  tern bench MODEL.tern [--batch N] [--seq-len N] [--threads N] [--json]\n"
+    "  tern similarity MODEL.tern [IMAGE ...] [--text TEXT ...] [--softmax]   cosine matrix\n"
     "  tern serve MODEL.tern [--port 8080] ...  an HTTP embedding server (TEI and OpenAI APIs)\n"
     "  tern --version                       version, CPU features, active ISA\n"
     "\n"
@@ -62,6 +63,7 @@ int run(const std::string& cmd, const tern::cli::Args& args) {
   if (cmd == "tokenize") return cli::cmd_tokenize(args);
   if (cmd == "bench") return cli::cmd_bench(args);
   if (cmd == "serve") return server::serve_main(args);
+  if (cmd == "similarity") return cli::cmd_similarity(args);
   std::fprintf(stderr, "tern: unknown command '%s' (see tern --help)\n",
                frontend::printable(cmd).c_str());
   return 2;
