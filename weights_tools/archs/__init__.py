@@ -41,7 +41,7 @@ from types import ModuleType
 
 from weights_tools.sources import ExportError
 
-ARCHS = {"resnet50": "resnet50", "vit_b_16": "vit", "distilbert": "distilbert"}
+ARCHS = {"resnet50": "resnet50", "vit_b_16": "vit", "distilbert": "distilbert", "bert": "bert"}
 
 
 def load_arch(name: str) -> ModuleType:
