@@ -2,11 +2,12 @@
 #include "models/distilbert.hpp"
 
 #include <cstring>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "engine/core/error.hpp"
+#include "models/config.hpp"
+#include "models/common.hpp"
 #include "models/transformer_encoder.hpp"
 
 namespace tern {
@@ -18,39 +19,19 @@ struct BertConfig {
   float eps = 1e-12f;
 };
 
-int64_t config_int(const nlohmann::json& j, const char* key, int64_t lo, int64_t hi,
-                   const std::string& path) {
-  if (!j.contains(key)) fail(path, ": distilbert config has no \"", key, "\"");
-  const auto& v = j.at(key);
-  if (!v.is_number_integer() || v.get<int64_t>() < lo || v.get<int64_t>() > hi)
-    fail(path, ": distilbert config \"", key, "\" must be an integer in [", lo, ", ", hi, "]");
-  return v.get<int64_t>();
-}
-
 BertConfig parse_config(const WeightFile& file) {
-  const std::string& path = file.path();
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(file.metadata("config"));
-  } catch (const nlohmann::json::exception& e) {
-    fail(path, ": distilbert config is not valid JSON: ", e.what());
-  }
-  if (!j.is_object()) fail(path, ": distilbert config must be a JSON object");
+  const ModelConfig j(file, "distilbert");
   BertConfig c;
-  c.vocab_size = config_int(j, "vocab_size", 1, 1 << 24, path);
-  c.dim = config_int(j, "dim", 1, 1 << 16, path);
-  c.n_heads = config_int(j, "n_heads", 1, 1024, path);
-  c.n_layers = config_int(j, "n_layers", 1, 1024, path);
-  c.hidden_dim = config_int(j, "hidden_dim", 1, 1 << 18, path);
-  c.max_positions = config_int(j, "max_position_embeddings", 1, 1 << 20, path);
+  c.vocab_size = j.integer("vocab_size", 1, 1 << 24);
+  c.dim = j.integer("dim", 1, 1 << 16);
+  c.n_heads = j.integer("n_heads", 1, 1024);
+  c.n_layers = j.integer("n_layers", 1, 1024);
+  c.hidden_dim = j.integer("hidden_dim", 1, 1 << 18);
+  c.max_positions = j.integer("max_position_embeddings", 1, 1 << 20);
   if (c.dim % c.n_heads != 0)
-    fail(path, ": distilbert config: dim ", c.dim, " is not a multiple of n_heads ", c.n_heads);
-  if (j.contains("eps")) {
-    const auto& e = j.at("eps");
-    if (!e.is_number() || !(e.get<double>() > 0) || e.get<double>() > 1)
-      fail(path, ": distilbert config \"eps\" must be a number in (0, 1]");
-    c.eps = e.get<float>();
-  }
+    j.invalid("dim " + std::to_string(c.dim) + " is not a multiple of n_heads " +
+              std::to_string(c.n_heads));
+  c.eps = j.number("eps", 0, 1, c.eps);
   return c;
 }
 
@@ -64,6 +45,7 @@ struct DistilBert::Impl {
   Tensor position_embeddings;  // [max_positions, D]
   transformer::Norm embed_norm;
   std::vector<transformer::EncoderLayer> layers;
+  std::unique_ptr<WordPieceTokenizer> tokenizer;
 };
 
 DistilBert::DistilBert(const WeightFile& file, Isa isa) : impl_(std::make_unique<Impl>()) {
@@ -81,29 +63,43 @@ DistilBert::DistilBert(const WeightFile& file, Isa isa) : impl_(std::make_unique
   if (file.has("layers." + std::to_string(c.n_layers) + ".attn.qkv.weight"))
     fail(file.path(), ": distilbert config says n_layers = ", c.n_layers,
          " but the file has more layers");
+  m.tokenizer = load_wordpiece(file);
 }
 
 DistilBert::~DistilBert() = default;
 
-int64_t DistilBert::hidden() const {
+int64_t DistilBert::dim() const {
   return impl_->cfg.dim;
 }
 int64_t DistilBert::max_positions() const {
   return impl_->cfg.max_positions;
 }
+std::vector<std::string> DistilBert::layers() const {
+  return numbered_layers(impl_->cfg.n_layers);
+}
+const TextTokenizer* DistilBert::tokenizer() const {
+  return impl_->tokenizer.get();
+}
 
-Tensor DistilBert::forward(Parallel* par, const int32_t* ids, int64_t batch, int64_t seq_len,
-                           const int32_t* lengths) const {
+double DistilBert::forward_flops(int64_t batch, int64_t seq_len, int64_t, int64_t) const {
+  const BertConfig& c = impl_->cfg;
+  return 2.0 * c.n_layers * encoder_block_macs(double(seq_len), c.dim, c.hidden_dim) * batch;
+}
+
+ForwardOutput DistilBert::forward_tokens(Parallel* par, const TokenBatch& tb,
+                                         const ForwardRequest& req) const {
   const Impl& m = *impl_;
   const BertConfig& c = m.cfg;
-  const int64_t D = c.dim;
+  const int64_t D = c.dim, batch = tb.n, seq_len = tb.seq_len;
+  const int32_t* ids = tb.ids;
+  if (req.logits) fail("--logits applies to image models only");
   if (batch < 0 || seq_len < 0) fail("distilbert: negative batch or sequence length");
   if (seq_len > c.max_positions)
     fail("distilbert: sequence length ", seq_len, " exceeds max_position_embeddings ",
          c.max_positions);
   std::vector<int32_t> lens(static_cast<size_t>(batch), static_cast<int32_t>(seq_len));
   for (int64_t b = 0; b < batch; ++b) {
-    if (lengths) lens[b] = lengths[b];
+    if (tb.lengths) lens[b] = tb.lengths[b];
     if (lens[b] < 0 || lens[b] > seq_len)
       fail("distilbert: length ", lens[b], " of sequence ", b, " is outside [0, ", seq_len, "]");
     for (int64_t t = 0; t < lens[b]; ++t) {
@@ -115,7 +111,7 @@ Tensor DistilBert::forward(Parallel* par, const int32_t* ids, int64_t batch, int
   }
   const int64_t rows = batch * seq_len;
   Tensor out({batch, seq_len, D});
-  if (rows == 0) return out;
+  if (rows == 0) return token_output(std::move(out), lens.data(), req, 0);
   float* x = out.f32();
 
   // x [B·T, D] = word[ids] + position[t]; padded rows stay 0 (ids there are ignored)
@@ -131,16 +127,17 @@ Tensor DistilBert::forward(Parallel* par, const int32_t* ids, int64_t batch, int
   // x = LayerNorm(x), eps from the config (1e-12)
   transformer::layer_norm(m.isa, par, m.embed_norm, rows, D, x, x);
 
-  // n_layers post-norm blocks: x = LN(x + Attn(x)); x = LN(x + FFN(x))
+  // post-norm blocks (all, or up to the requested one): x = LN(x + Attn(x)); x = LN(x + FFN(x))
+  const int64_t blocks = req.layer == ForwardRequest::kFinal ? c.n_layers : req.layer;
   transformer::EncoderScratch scratch(rows, m.dims);
   const transformer::EncoderInput in{batch, seq_len, lens.data()};
-  for (const auto& layer : m.layers)
-    transformer::post_norm_layer(m.isa, par, layer, m.dims, in, x, scratch);
+  for (int64_t i = 0; i < blocks; ++i)
+    transformer::post_norm_layer(m.isa, par, m.layers[i], m.dims, in, x, scratch);
 
   // rows past each length are zero
   for (int64_t b = 0; b < batch; ++b)
     std::memset(x + (b * seq_len + lens[b]) * D, 0, sizeof(float) * (seq_len - lens[b]) * D);
-  return out;
+  return token_output(std::move(out), lens.data(), req, 0);
 }
 
 }  // namespace tern

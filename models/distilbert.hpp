@@ -1,26 +1,30 @@
 #pragma once
 // Hugging Face DistilBertModel: word + position embeddings, LayerNorm, post-norm encoder blocks.
-// last_hidden_state only (no pooler, no MLM head).
+// last_hidden_state only (no pooler, no MLM head). Layers: "0" (the embeddings, after their
+// LayerNorm) .. "N" (= the default output).
 #include <cstdint>
 #include <memory>
 
-#include "engine/core/tensor.hpp"
-#include "engine/core/weights.hpp"
-#include "kernels/isa.hpp"
-#include "kernels/parallel.hpp"
+#include "models/model.hpp"
 
 namespace tern {
 
-class DistilBert {
+class DistilBert final : public EmbeddingModel {
  public:
   DistilBert(const WeightFile& file, Isa isa);
-  ~DistilBert();
-  // ids: [batch, seq_len] row-major, rows padded past lengths[b] (any id there is ignored).
-  // Returns [batch, seq_len, hidden]; rows past lengths[b] are zero. Thread-safe.
-  Tensor forward(Parallel* par, const int32_t* ids, int64_t batch, int64_t seq_len,
-                 const int32_t* lengths) const;
-  int64_t hidden() const;
-  int64_t max_positions() const;
+  ~DistilBert() override;
+
+  bool takes_texts() const override { return true; }
+  int64_t dim() const override;
+  PoolMode default_pool() const override { return PoolMode::none; }
+  std::vector<std::string> layers() const override;
+  const TextTokenizer* tokenizer() const override;
+  int64_t max_positions() const override;
+  // ids [n, T] (rows padded past lengths) -> tokens [n, T, D] or pooled [n, D]. Thread-safe.
+  ForwardOutput forward_tokens(Parallel* par, const TokenBatch& batch,
+                               const ForwardRequest& req) const override;
+  double forward_flops(int64_t batch, int64_t seq_len, int64_t image_h,
+                       int64_t image_w) const override;
 
  private:
   struct Impl;

@@ -4,7 +4,6 @@
 #include "models/resnet50.hpp"
 
 #include <algorithm>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -12,6 +11,8 @@
 #include "kernels/conv/conv.hpp"
 #include "kernels/gemm/gemm.hpp"
 #include "kernels/pool/pool.hpp"
+#include "models/config.hpp"
+#include "models/common.hpp"
 
 namespace tern {
 
@@ -27,42 +28,15 @@ struct ResNetConfig {
   int64_t features() const { return planes(layers.size() - 1) * expansion; }
 };
 
-int64_t config_int(const nlohmann::json& j, const char* key, int64_t fallback, int64_t lo,
-                   int64_t hi, const std::string& path) {
-  if (!j.contains(key)) return fallback;
-  const auto& v = j.at(key);
-  if (!v.is_number_integer() || v.get<int64_t>() < lo || v.get<int64_t>() > hi)
-    fail(path, ": resnet50 config \"", key, "\" must be an integer in [", lo, ", ", hi, "]");
-  return v.get<int64_t>();
-}
-
 ResNetConfig parse_config(const WeightFile& file) {
-  const std::string& path = file.path();
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(file.metadata("config"));
-  } catch (const nlohmann::json::exception& e) {
-    fail(path, ": resnet50 config is not valid JSON: ", e.what());
-  }
-  if (!j.is_object()) fail(path, ": resnet50 config must be a JSON object");
+  const ModelConfig j(file, "resnet50");
   ResNetConfig cfg;
-  if (j.contains("layers")) {
-    const auto& l = j.at("layers");
-    if (!l.is_array() || l.size() != 4)
-      fail(path, ": resnet50 config \"layers\" must be a list of 4 block counts");
-    cfg.layers.clear();
-    for (const auto& v : l) {
-      if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > 256)
-        fail(path, ": resnet50 config \"layers\" entries must be integers in [1, 256]");
-      cfg.layers.push_back(v.get<int64_t>());
-    }
-  }
-  if (j.contains("block") && j.at("block") != "bottleneck")
-    fail(path,
-         ": resnet50 config \"block\" must be \"bottleneck\" (basic blocks are not supported)");
-  cfg.width = config_int(j, "width", 64, 1, 1024, path);
-  cfg.expansion = config_int(j, "expansion", 4, 1, 16, path);
-  cfg.num_classes = config_int(j, "num_classes", 0, 0, 1 << 20, path);
+  cfg.layers = j.integers("layers", 4, 1, 256, cfg.layers);
+  if (j.choice("block", {"bottleneck"}, "bottleneck") != "bottleneck")
+    j.invalid("basic blocks are not supported");
+  cfg.width = j.integer("width", 1, 1024, 64);
+  cfg.expansion = j.integer("expansion", 1, 16, 4);
+  cfg.num_classes = j.integer("num_classes", 0, 1 << 20, 0);
   return cfg;
 }
 
@@ -89,12 +63,13 @@ struct Act {
 }  // namespace
 
 struct ResNet50::Impl {
-  Isa isa = Isa::scalar;
+  Isa isa;
   ResNetConfig cfg;
   conv::Conv2d stem;  // 7×7 stride 2 pad 3, 3 -> width
   std::vector<std::vector<Bottleneck>> stages;
   gemm::PackedB fc;  // [features, classes] when the head is kept
   std::vector<float> fc_bias;
+  PreprocessConfig preprocess;
 
   // 1×1 → 3×3(stride) → 1×1 + shortcut, ReLU. x holds the block input and receives the output;
   // t1, t2, sc are scratch buffers of the same capacity.
@@ -123,6 +98,7 @@ ResNet50::ResNet50(const WeightFile& file, Isa isa) : impl_(std::make_unique<Imp
   Impl& m = *impl_;
   m.isa = isa;
   m.cfg = parse_config(file);
+  m.preprocess = preprocess_from_file(file, "torchvision-v1");
   const ResNetConfig& cfg = m.cfg;
   m.stem = load_conv(file, isa, "conv1", 3, cfg.width, 7, 2, 3);
   int64_t in_c = cfg.width;
@@ -156,7 +132,8 @@ ResNet50::ResNet50(const WeightFile& file, Isa isa) : impl_(std::make_unique<Imp
 
 ResNet50::~ResNet50() = default;
 
-Tensor ResNet50::forward(Parallel* par, const Tensor& x) const {
+ForwardOutput ResNet50::forward_images(Parallel* par, const Tensor& x,
+                                       const ForwardRequest& req) const {
   const Impl& m = *impl_;
   constexpr int64_t kMaxSide = 16384, kMaxBatch = 4096;
   if (x.dtype() != DType::f32 || x.rank() != 4 || x.dim(1) != 3 || !x.is_contiguous())
@@ -166,6 +143,13 @@ Tensor ResNet50::forward(Parallel* par, const Tensor& x) const {
   if (N < 1 || N > kMaxBatch || H < 1 || W < 1 || H > kMaxSide || W > kMaxSide)
     fail("resnet50: input ", x.shape_string(), " must have 1 <= N <= ", kMaxBatch,
          " and 1 <= H, W <= ", kMaxSide);
+  if (req.pool != PoolMode::mean && req.pool != PoolMode::none)
+    fail("resnet50 pools its feature maps by their mean (the default), or gives them whole with "
+         "--pooling none: --pooling ", pool_mode_name(req.pool), " does not apply");
+  // The stage to stop after: 0 the stem (after the max pool), s the output of stage s.
+  const int64_t stop = req.layer == ForwardRequest::kFinal ? int64_t(m.stages.size()) : req.layer;
+  if (req.logits && (stop != int64_t(m.stages.size()) || req.pool != PoolMode::mean))
+    fail("resnet50: --logits takes the pooled output of the last stage");
 
   // Capacity of each activation buffer: the largest activation of the network at this size.
   const int64_t H1 = conv::conv_out_size(H, 7, 2, 3), W1 = conv::conv_out_size(W, 7, 2, 3);
@@ -193,17 +177,35 @@ Tensor ResNet50::forward(Parallel* par, const Tensor& x) const {
   Act a{buf[0], pool::pool_out_size(H1, maxpool), pool::pool_out_size(W1, maxpool), m.cfg.width};
   pool::max_pool2d_nhwc(m.isa, par, maxpool, N, H1, W1, m.cfg.width, buf[1], a.data);
   // stages (3, 4, 6, 3): -> [N, h, w, width·8·expansion], stride 2 at the start of stages 2-4
-  for (const auto& stage : m.stages)
-    for (const Bottleneck& b : stage) {
+  for (int64_t s = 0; s < stop; ++s)
+    for (const Bottleneck& b : m.stages[s]) {
       float* scratch[3];
       int k = 0;
       for (float* p : buf)
         if (p != a.data) scratch[k++] = p;
       a = m.bottleneck(par, b, N, a, scratch[0], scratch[1], scratch[2]);
     }
-  // global average pool: [N, h, w, F] -> [N, F]
-  Tensor out({N, a.C});
-  pool::global_avg_pool_nhwc(m.isa, par, N, a.H * a.W, a.C, a.data, out.f32());
+  ForwardOutput out;
+  if (req.pool == PoolMode::none) {
+    // the feature map [N, h, w, C] -> [N, C, h, w] (PyTorch's layout)
+    out.kind = ForwardOutput::Kind::map;
+    out.values = Tensor({N, a.C, a.H, a.W});
+    conv::nhwc_to_nchw(N, a.C, a.H, a.W, a.data, out.values.f32());
+    return out;
+  }
+  // global average pool: [N, h, w, C] -> [N, C]
+  out.values = Tensor({N, a.C});
+  pool::global_avg_pool_nhwc(m.isa, par, N, a.H * a.W, a.C, a.data, out.values.f32());
+  if (req.logits) {
+    // [N, F] · fc^T + b -> [N, classes]
+    if (!has_head())
+      fail("resnet50: this weight file has no classification head (export with --keep-head)");
+    Tensor scores({N, m.cfg.num_classes});
+    gemm::Epilogue ep;
+    ep.bias = m.fc_bias.data();
+    gemm::gemm(par, N, out.values.f32(), a.C, m.fc, scores.f32(), m.cfg.num_classes, ep);
+    out.values = std::move(scores);
+  }
   return out;
 }
 
@@ -211,24 +213,41 @@ bool ResNet50::has_head() const {
   return !impl_->fc.empty();
 }
 
-Tensor ResNet50::logits(Parallel* par, const Tensor& features) const {
-  const Impl& m = *impl_;
-  if (!has_head())
-    fail("resnet50: this weight file has no classification head (export with --keep-head)");
-  const int64_t F = m.cfg.features();
-  if (features.dtype() != DType::f32 || features.rank() != 2 || features.dim(1) != F ||
-      !features.is_contiguous())
-    fail("resnet50: logits expects float32 features [N, ", F, "], got ", features.shape_string());
-  // [N, F] · fc^T + b -> [N, classes]
-  Tensor out({features.dim(0), m.cfg.num_classes});
-  gemm::Epilogue ep;
-  ep.bias = m.fc_bias.data();
-  gemm::gemm(par, features.dim(0), features.f32(), F, m.fc, out.f32(), m.cfg.num_classes, ep);
-  return out;
+int64_t ResNet50::dim() const {
+  return impl_->cfg.features();
 }
 
-int64_t ResNet50::feature_dim() const {
-  return impl_->cfg.features();
+std::vector<std::string> ResNet50::layers() const {
+  std::vector<std::string> names = {"stem"};
+  for (size_t s = 0; s < impl_->stages.size(); ++s) names.push_back("layer" + std::to_string(s + 1));
+  return names;
+}
+
+const PreprocessConfig* ResNet50::preprocess() const {
+  return &impl_->preprocess;
+}
+
+double ResNet50::forward_flops(int64_t batch, int64_t, int64_t h, int64_t w) const {
+  const ResNetConfig& c = impl_->cfg;
+  double macs = 0;
+  h = conv::conv_out_size(h, 7, 2, 3), w = conv::conv_out_size(w, 7, 2, 3);
+  macs += double(h) * w * c.width * 3 * 49;                                // stem 7x7/2
+  h = conv::conv_out_size(h, 3, 2, 1), w = conv::conv_out_size(w, 3, 2, 1);  // max pool 3x3/2
+  int64_t in = c.width;
+  for (size_t s = 0; s < c.layers.size(); ++s) {
+    const int64_t planes = c.planes(s), out = planes * c.expansion;
+    for (int64_t b = 0; b < c.layers[s]; ++b) {
+      const int64_t stride = (s > 0 && b == 0) ? 2 : 1;
+      const int64_t h2 = conv::conv_out_size(h, 3, stride, 1);
+      const int64_t w2 = conv::conv_out_size(w, 3, stride, 1);
+      macs += double(h) * w * in * planes;             // 1x1 reduce
+      macs += double(h2) * w2 * planes * planes * 9;   // 3x3 (stride)
+      macs += double(h2) * w2 * planes * out;          // 1x1 expand
+      if (b == 0) macs += double(h2) * w2 * in * out;  // downsample 1x1 (stride)
+      h = h2, w = w2, in = out;
+    }
+  }
+  return 2.0 * macs * double(batch);
 }
 
 }  // namespace tern

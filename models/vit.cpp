@@ -2,11 +2,12 @@
 #include "models/vit.hpp"
 
 #include <cstring>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "engine/core/error.hpp"
+#include "models/config.hpp"
+#include "models/common.hpp"
 #include "models/transformer_encoder.hpp"
 
 namespace tern {
@@ -21,49 +22,24 @@ struct VitConfig {
   int64_t tokens() const { return 1 + grid() * grid(); }
 };
 
-int64_t config_int(const nlohmann::json& j, const char* key, int64_t lo, int64_t hi,
-                   const std::string& path, const int64_t* fallback = nullptr) {
-  if (!j.contains(key)) {
-    if (fallback) return *fallback;
-    fail(path, ": vit config has no \"", key, "\"");
-  }
-  const auto& v = j.at(key);
-  if (!v.is_number_integer() || v.get<int64_t>() < lo || v.get<int64_t>() > hi)
-    fail(path, ": vit config \"", key, "\" must be an integer in [", lo, ", ", hi, "]");
-  return v.get<int64_t>();
-}
-
 VitConfig parse_config(const WeightFile& file) {
-  const std::string& path = file.path();
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(file.metadata("config"));
-  } catch (const nlohmann::json::exception& e) {
-    fail(path, ": vit config is not valid JSON: ", e.what());
-  }
-  if (!j.is_object()) fail(path, ": vit config must be a JSON object");
+  const ModelConfig j(file, "vit");
   VitConfig c;
-  c.image_size = config_int(j, "image_size", 1, 8192, path);
-  c.patch_size = config_int(j, "patch_size", 1, 8192, path);
-  c.num_layers = config_int(j, "num_layers", 1, 1024, path);
-  c.num_heads = config_int(j, "num_heads", 1, 1024, path);
-  c.hidden_dim = config_int(j, "hidden_dim", 1, 1 << 16, path);
-  c.mlp_dim = config_int(j, "mlp_dim", 1, 1 << 18, path);
-  const int64_t no_head = 0;
-  c.num_classes = config_int(j, "num_classes", 0, 1 << 24, path, &no_head);
+  c.image_size = j.integer("image_size", 1, 8192);
+  c.patch_size = j.integer("patch_size", 1, 8192);
+  c.num_layers = j.integer("num_layers", 1, 1024);
+  c.num_heads = j.integer("num_heads", 1, 1024);
+  c.hidden_dim = j.integer("hidden_dim", 1, 1 << 16);
+  c.mlp_dim = j.integer("mlp_dim", 1, 1 << 18);
+  c.num_classes = j.integer("num_classes", 0, 1 << 24, 0);
   if (c.image_size % c.patch_size != 0)
-    fail(path, ": vit config: image_size ", c.image_size, " is not a multiple of patch_size ",
-         c.patch_size);
+    j.invalid("image_size " + std::to_string(c.image_size) + " is not a multiple of patch_size " +
+              std::to_string(c.patch_size));
   if (c.hidden_dim % c.num_heads != 0)
-    fail(path, ": vit config: hidden_dim ", c.hidden_dim, " is not a multiple of num_heads ",
-         c.num_heads);
-  if (c.grid() * c.grid() > (1 << 20)) fail(path, ": vit config: too many patches");
-  if (j.contains("eps")) {
-    const auto& e = j.at("eps");
-    if (!e.is_number() || !(e.get<double>() > 0) || e.get<double>() > 1)
-      fail(path, ": vit config \"eps\" must be a number in (0, 1]");
-    c.eps = e.get<float>();
-  }
+    j.invalid("hidden_dim " + std::to_string(c.hidden_dim) + " is not a multiple of num_heads " +
+              std::to_string(c.num_heads));
+  if (c.grid() * c.grid() > (1 << 20)) j.invalid("too many patches");
+  c.eps = j.number("eps", 0, 1, c.eps);
   return c;
 }
 
@@ -79,12 +55,14 @@ struct ViT::Impl {
   std::vector<transformer::EncoderLayer> layers;
   transformer::Norm norm;
   transformer::Linear head;  // [classes, D], when kept
+  PreprocessConfig preprocess;
 };
 
 ViT::ViT(const WeightFile& file, Isa isa) : impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
   m.isa = isa;
   m.cfg = parse_config(file);
+  m.preprocess = preprocess_from_file(file, "torchvision-v1");
   const VitConfig& c = m.cfg;
   const int64_t D = c.hidden_dim, P = c.patch_size;
   m.dims = {D, c.num_heads, c.mlp_dim};
@@ -113,14 +91,28 @@ ViT::~ViT() = default;
 bool ViT::has_head() const {
   return impl_->cfg.num_classes > 0;
 }
-int64_t ViT::image_size() const {
+int64_t ViT::fixed_image_size() const {
   return impl_->cfg.image_size;
 }
-int64_t ViT::hidden() const {
+int64_t ViT::dim() const {
   return impl_->cfg.hidden_dim;
 }
+std::vector<std::string> ViT::layers() const {
+  return numbered_layers(impl_->cfg.num_layers);
+}
+const PreprocessConfig* ViT::preprocess() const {
+  return &impl_->preprocess;
+}
 
-Tensor ViT::forward(Parallel* par, const Tensor& x) const {
+double ViT::forward_flops(int64_t batch, int64_t, int64_t h, int64_t w) const {
+  const VitConfig& c = impl_->cfg;
+  const double patches = double(h / c.patch_size) * double(w / c.patch_size);
+  const double macs = patches * c.hidden_dim * 3 * c.patch_size * c.patch_size  // patch conv
+                      + c.num_layers * encoder_block_macs(patches + 1, c.hidden_dim, c.mlp_dim);
+  return 2.0 * macs * double(batch);
+}
+
+ForwardOutput ViT::forward_images(Parallel* par, const Tensor& x, const ForwardRequest& req) const {
   const Impl& m = *impl_;
   const VitConfig& c = m.cfg;
   const int64_t S = c.image_size, P = c.patch_size, G = c.grid(), T = c.tokens();
@@ -128,9 +120,18 @@ Tensor ViT::forward(Parallel* par, const Tensor& x) const {
   if (x.rank() != 4 || x.dim(1) != 3 || x.dim(2) != S || x.dim(3) != S)
     fail("vit: input must be [N, 3, ", S, ", ", S, "], got ", x.shape_string());
   if (!x.is_contiguous()) fail("vit: input tensor must be contiguous");
+  const bool final = req.layer == ForwardRequest::kFinal;
+  const int64_t blocks = final ? c.num_layers : req.layer;
+  if (req.logits) {
+    if (!final || (req.pool != PoolMode::cls))
+      fail("--logits uses the final class token; --pooling ", pool_mode_name(req.pool),
+           final ? "" : " and --layer", " do not apply");
+    if (!has_head())
+      fail("vit: this weight file has no classification head (export with --keep-head)");
+  }
   const int64_t N = x.dim(0);
   Tensor out({N, T, D});
-  if (N == 0) return out;
+  if (N == 0) return token_output(std::move(out), nullptr, req, 1);
   const float* img = x.f32();
 
   // patches [N·G², 3·P·P]: non-overlapping P×P patches, each flattened (c, y, x) like the conv
@@ -161,29 +162,23 @@ Tensor ViT::forward(Parallel* par, const Tensor& x) const {
     for (int64_t i = 0; i < G * G * D; ++i) hn[D + i] = tn[i] + pos[D + i];
   }
 
-  // num_layers pre-norm blocks: h += Attn(LN_1(h)); h += MLP(LN_2(h))
+  // pre-norm blocks (all, or up to the requested one): h += Attn(LN_1(h)); h += MLP(LN_2(h))
   transformer::EncoderScratch scratch(N * T, m.dims);
   const transformer::EncoderInput in{N, T, nullptr};
-  for (const auto& layer : m.layers)
-    transformer::pre_norm_layer(m.isa, par, layer, m.dims, in, h, scratch);
+  for (int64_t i = 0; i < blocks; ++i)
+    transformer::pre_norm_layer(m.isa, par, m.layers[i], m.dims, in, h, scratch);
 
-  // h = LN(h)   (encoder.ln, every token)
-  transformer::layer_norm(m.isa, par, m.norm, N * T, D, h, h);
-  return out;
-}
+  // h = LN(h)   (encoder.ln, every token), for the model's usual output
+  if (final) transformer::layer_norm(m.isa, par, m.norm, N * T, D, h, h);
+  if (!req.logits) return token_output(std::move(out), nullptr, req, /*mean skips cls*/ 1);
 
-Tensor ViT::logits(Parallel* par, const Tensor& cls_tokens) const {
-  const Impl& m = *impl_;
-  if (!has_head())
-    fail("vit: this weight file has no classification head (export with --keep-head)");
-  const int64_t D = m.cfg.hidden_dim;
-  if (cls_tokens.rank() != 2 || cls_tokens.dim(1) != D)
-    fail("vit: logits take [N, ", D, "] class tokens, got ", cls_tokens.shape_string());
-  if (!cls_tokens.is_contiguous()) fail("vit: class tokens must be contiguous");
-  const int64_t N = cls_tokens.dim(0);
-  Tensor out({N, m.cfg.num_classes});
-  if (N > 0) transformer::linear(par, m.head, N, cls_tokens.f32(), out.f32());
-  return out;
+  // logits [N, classes] = cls · headᵀ + b
+  Tensor cls_tokens({N, D});
+  for (int64_t n = 0; n < N; ++n) std::memcpy(cls_tokens.f32() + n * D, h + n * T * D, D * 4);
+  ForwardOutput scores;
+  scores.values = Tensor({N, c.num_classes});
+  transformer::linear(par, m.head, N, cls_tokens.f32(), scores.values.f32());
+  return scores;
 }
 
 }  // namespace tern

@@ -45,19 +45,21 @@ tern::EmbedOptions to_cpp(const tern_embed_options* o) {
     case TERN_POOLING_NONE: opts.pooling = tern::Pooling::none; break;
     case TERN_POOLING_CLS: opts.pooling = tern::Pooling::cls; break;
     case TERN_POOLING_MEAN: opts.pooling = tern::Pooling::mean; break;
+    case TERN_POOLING_MAX: opts.pooling = tern::Pooling::max; break;
+    case TERN_POOLING_MEAN_SQRT_LEN: opts.pooling = tern::Pooling::mean_sqrt_len; break;
     default: throw tern::Error("invalid pooling value " + std::to_string(pooling));
   }
   opts.normalize = o->normalize != 0;
   opts.truncate = o->truncate != 0;
   opts.max_length = o->max_length;
+  if (o->layer) opts.layer = o->layer;
   return opts;
 }
 
 tern_status emit(const tern::Embedding& e, tern_embedding** out) {
   auto* r = new tern_embedding{};
   r->rank = static_cast<int64_t>(e.shape.size());
-  r->shape[0] = e.shape[0];
-  r->shape[1] = e.shape.size() > 1 ? e.shape[1] : 0;
+  for (size_t i = 0; i < 3; ++i) r->shape[i] = i < e.shape.size() ? e.shape[i] : 0;
   r->values = new float[e.values.size()];
   std::memcpy(r->values, e.values.data(), e.values.size() * sizeof(float));
   *out = r;
@@ -71,7 +73,7 @@ tern_status emit(const tern::Embedding& e, tern_embedding** out) {
 
 extern "C" {
 
-tern_embed_options tern_embed_options_default(void) { return tern_embed_options{TERN_POOLING_DEFAULT, 0, 0, 0}; }
+tern_embed_options tern_embed_options_default(void) { return tern_embed_options{TERN_POOLING_DEFAULT, 0, 0, 0, nullptr}; }
 
 tern_status tern_model_load(const char* path, int threads, const char* isa, tern_model** out) {
   TERN_REQUIRE(path != nullptr && out != nullptr, "tern_model_load: path and out must not be NULL");

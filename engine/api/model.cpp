@@ -1,5 +1,6 @@
-// The public C++ API: loading a weight file into the right model, batching, pooling,
-// normalisation and the non-finite check. Models know nothing of files' paths or of pooling.
+// The public C++ API: loading a weight file into its model (through the registry), batching,
+// preprocessing, tokenizing, normalisation and the non-finite check. What is particular to an
+// architecture (default pooling, which tokens a mean skips, layers) lives with its model.
 #include <cmath>
 #include <cstring>
 
@@ -9,9 +10,7 @@
 #include "engine/core/thread_pool.hpp"
 #include "engine/core/tokenizer.hpp"
 #include "engine/core/weights.hpp"
-#include "models/distilbert.hpp"
-#include "models/resnet50.hpp"
-#include "models/vit.hpp"
+#include "models/model.hpp"
 #include "tern/tern.hpp"
 
 namespace tern {
@@ -21,13 +20,15 @@ struct Model::Impl {
   std::string arch;
   Isa isa = Isa::scalar;
   std::unique_ptr<ThreadPool> pool;
-  std::unique_ptr<ResNet50> resnet;
-  std::unique_ptr<ViT> vit;
-  std::unique_ptr<DistilBert> bert;
-  PreprocessConfig preprocess;
-  std::unique_ptr<WordPieceTokenizer> tokenizer;
+  std::unique_ptr<EmbeddingModel> model;
+  const PreprocessConfig* preprocess = nullptr;  // image models
+  const TextTokenizer* tokenizer = nullptr;      // text models
 
-  bool image() const { return resnet || vit; }
+  bool image() const { return model->takes_images(); }
+  bool text() const { return model->takes_texts(); }
+  ForwardRequest request(const EmbedOptions& opts) const;
+  std::vector<Embedding> finish_all(ForwardOutput out, const EmbedOptions& opts,
+                                    const std::vector<std::string>& names) const;
 
   // [n, 3, s, s] -> per-input embeddings.
   std::vector<Embedding> run_images(const Tensor& x, const EmbedOptions& opts,
@@ -40,7 +41,8 @@ struct Model::Impl {
 namespace {
 
 void l2_normalize_rows(Embedding& e) {
-  const int64_t d = e.shape.back();
+  // Each token row of [T, D]; a feature map [C, H, W] as one vector.
+  const int64_t d = e.shape.size() == 3 ? static_cast<int64_t>(e.values.size()) : e.shape.back();
   for (size_t r = 0; r < e.values.size() / d; ++r) {
     float* row = e.values.data() + r * d;
     double ss = 0;
@@ -58,88 +60,93 @@ void finish(Embedding& e, const EmbedOptions& opts, const std::string& name) {
   if (opts.normalize) l2_normalize_rows(e);
 }
 
-const char* pooling_name(Pooling p) {
+PoolMode to_pool_mode(Pooling p) {
   switch (p) {
-    case Pooling::model_default: return "default";
-    case Pooling::none: return "none";
-    case Pooling::cls: return "cls";
-    case Pooling::mean: return "mean";
+    case Pooling::model_default: return PoolMode::automatic;
+    case Pooling::none: return PoolMode::none;
+    case Pooling::cls: return PoolMode::cls;
+    case Pooling::mean: return PoolMode::mean;
+    case Pooling::max: return PoolMode::max;
+    case Pooling::mean_sqrt_len: return PoolMode::mean_sqrt_len;
   }
-  return "?";
+  return PoolMode::automatic;
 }
 
-// tokens: [T, D] rows [first, T) are pooled for mean.
-Embedding pool_tokens(const float* tokens, int64_t T, int64_t D, Pooling p, int64_t mean_first) {
-  Embedding e;
-  if (p == Pooling::none) {
-    e.shape = {T, D};
-    e.values.assign(tokens, tokens + T * D);
-  } else if (p == Pooling::cls) {
-    e.shape = {D};
-    e.values.assign(tokens, tokens + D);
-  } else {
-    e.shape = {D};
-    std::vector<double> acc(D, 0.0);
-    for (int64_t t = mean_first; t < T; ++t)
-      for (int64_t i = 0; i < D; ++i) acc[i] += tokens[t * D + i];
-    e.values.resize(D);
-    const double n = static_cast<double>(std::max<int64_t>(T - mean_first, 1));
-    for (int64_t i = 0; i < D; ++i) e.values[i] = static_cast<float>(acc[i] / n);
+Pooling to_pooling(PoolMode p) {
+  switch (p) {
+    case PoolMode::automatic: return Pooling::model_default;
+    case PoolMode::none: return Pooling::none;
+    case PoolMode::cls: return Pooling::cls;
+    case PoolMode::mean: return Pooling::mean;
+    case PoolMode::max: return Pooling::max;
+    case PoolMode::mean_sqrt_len: return Pooling::mean_sqrt_len;
   }
-  return e;
+  return Pooling::model_default;
 }
 
 std::vector<std::string> default_names(size_t n, const char* what) {
   std::vector<std::string> names(n);
-  for (size_t i = 0; i < n; ++i) names[i] = std::string(what) + " " + std::to_string(i);
+  for (size_t i = 0; i < n; ++i) names[i] = std::string(what) + " " + std::to_string(i + 1);
   return names;
 }
 
 }  // namespace
 
+const char* pooling_name(Pooling p) {
+  return pool_mode_name(to_pool_mode(p));
+}
+
+Pooling parse_pooling(const std::string& name) {
+  for (Pooling p : {Pooling::model_default, Pooling::none, Pooling::cls, Pooling::mean, Pooling::max,
+                    Pooling::mean_sqrt_len})
+    if (name == pooling_name(p)) return p;
+  fail("pooling '", name, "' is not one of none, cls, mean, max, mean_sqrt_len (or default)");
+}
+
+std::vector<ArchitectureInfo> architectures() {
+  std::vector<ArchitectureInfo> out;
+  for (const Architecture& a : registered_architectures()) out.push_back({a.name, a.description});
+  return out;
+}
+
+ForwardRequest Model::Impl::request(const EmbedOptions& opts) const {
+  ForwardRequest req;
+  req.layer = model->resolve_layer(opts.layer);
+  req.pool = to_pool_mode(opts.pooling);
+  if (req.pool == PoolMode::automatic) req.pool = model->default_pool();
+  req.logits = opts.logits;
+  if (opts.logits && !opts.layer.empty()) fail("--logits takes the model's output: --layer does not apply");
+  return req;
+}
+
+std::vector<Embedding> Model::Impl::finish_all(ForwardOutput out, const EmbedOptions& opts,
+                                               const std::vector<std::string>& names) const {
+  const Tensor& v = out.values;
+  const int64_t n = v.dim(0);
+  std::vector<Embedding> result;
+  result.reserve(n);
+  for (int64_t i = 0; i < n; ++i) {
+    Embedding e;
+    if (out.kind == ForwardOutput::Kind::tokens) {
+      const int64_t T = v.dim(1), D = v.dim(2), len = out.lengths[i];
+      e.shape = {len, D};
+      e.values.assign(v.f32() + i * T * D, v.f32() + (i * T + len) * D);
+    } else {
+      e.shape.assign(v.shape().begin() + 1, v.shape().end());
+      const int64_t row = v.numel() / n;
+      e.values.assign(v.f32() + i * row, v.f32() + (i + 1) * row);
+    }
+    finish(e, opts, names[i]);
+    result.push_back(std::move(e));
+  }
+  return result;
+}
+
 std::vector<Embedding> Model::Impl::run_images(const Tensor& x, const EmbedOptions& opts,
                                                const std::vector<std::string>& names) const {
   DenormalsFlushScope ftz;  // the same floating-point mode as the pool's workers
-  const int64_t n = x.dim(0);
-  std::vector<Embedding> out;
-  out.reserve(n);
-  if (resnet) {
-    if (opts.pooling == Pooling::none || opts.pooling == Pooling::cls)
-      fail("resnet50 gives one pooled vector per image: --pooling ", pooling_name(opts.pooling),
-           " does not apply (use mean, the default)");
-    Tensor feats = resnet->forward(pool.get(), x);  // [n, 2048]
-    if (opts.logits) feats = resnet->logits(pool.get(), feats);
-    const int64_t d = feats.dim(1);
-    for (int64_t i = 0; i < n; ++i) {
-      Embedding e{{d}, std::vector<float>(feats.f32() + i * d, feats.f32() + (i + 1) * d)};
-      finish(e, opts, names[i]);
-      out.push_back(std::move(e));
-    }
-    return out;
-  }
-  Tensor tokens = vit->forward(pool.get(), x);  // [n, T, D]
-  const int64_t T = tokens.dim(1), D = tokens.dim(2);
-  if (opts.logits) {
-    if (opts.pooling != Pooling::model_default && opts.pooling != Pooling::cls)
-      fail("--logits uses the class token; --pooling ", pooling_name(opts.pooling), " does not apply");
-    Tensor cls({n, D});
-    for (int64_t i = 0; i < n; ++i) std::memcpy(cls.f32() + i * D, tokens.f32() + i * T * D, D * 4);
-    Tensor scores = vit->logits(pool.get(), cls);
-    const int64_t c = scores.dim(1);
-    for (int64_t i = 0; i < n; ++i) {
-      Embedding e{{c}, std::vector<float>(scores.f32() + i * c, scores.f32() + (i + 1) * c)};
-      finish(e, opts, names[i]);
-      out.push_back(std::move(e));
-    }
-    return out;
-  }
-  const Pooling p = opts.pooling == Pooling::model_default ? Pooling::cls : opts.pooling;
-  for (int64_t i = 0; i < n; ++i) {
-    Embedding e = pool_tokens(tokens.f32() + i * T * D, T, D, p, /*mean over patches*/ 1);
-    finish(e, opts, names[i]);
-    out.push_back(std::move(e));
-  }
-  return out;
+  const ForwardRequest req = request(opts);
+  return finish_all(model->forward_images(pool.get(), x, req), opts, names);
 }
 
 std::vector<Embedding> Model::Impl::run_tokens(const std::vector<std::vector<int32_t>>& ids,
@@ -147,13 +154,14 @@ std::vector<Embedding> Model::Impl::run_tokens(const std::vector<std::vector<int
                                                const std::vector<std::string>& names) const {
   DenormalsFlushScope ftz;
   if (opts.logits) fail("--logits applies to image models only");
+  const ForwardRequest req = request(opts);
   const int64_t n = static_cast<int64_t>(ids.size());
   int64_t T = 1;
   for (const auto& row : ids) T = std::max<int64_t>(T, static_cast<int64_t>(row.size()));
   for (int64_t i = 0; i < n; ++i) {
     if (ids[i].empty()) fail(names[i], ": no tokens");
-    if (static_cast<int64_t>(ids[i].size()) > bert->max_positions())
-      fail(names[i], ": ", ids[i].size(), " tokens, more than the model's ", bert->max_positions(),
+    if (static_cast<int64_t>(ids[i].size()) > model->max_positions())
+      fail(names[i], ": ", ids[i].size(), " tokens, more than the model's ", model->max_positions(),
            " positions");
   }
   std::vector<int32_t> flat(n * T, tokenizer ? tokenizer->pad_id() : 0), lengths(n);
@@ -161,17 +169,8 @@ std::vector<Embedding> Model::Impl::run_tokens(const std::vector<std::vector<int
     std::copy(ids[i].begin(), ids[i].end(), flat.begin() + i * T);
     lengths[i] = static_cast<int32_t>(ids[i].size());
   }
-  Tensor h = bert->forward(pool.get(), flat.data(), n, T, lengths.data());  // [n, T, D]
-  const int64_t D = h.dim(2);
-  const Pooling p = opts.pooling == Pooling::model_default ? Pooling::none : opts.pooling;
-  std::vector<Embedding> out;
-  out.reserve(n);
-  for (int64_t i = 0; i < n; ++i) {
-    Embedding e = pool_tokens(h.f32() + i * T * D, lengths[i], D, p, 0);
-    finish(e, opts, names[i]);
-    out.push_back(std::move(e));
-  }
-  return out;
+  const TokenBatch batch{flat.data(), n, T, lengths.data()};
+  return finish_all(model->forward_tokens(pool.get(), batch, req), opts, names);
 }
 
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -187,22 +186,12 @@ std::unique_ptr<Model> Model::load(const std::string& path, const Options& optio
   impl->file = WeightFile::open(path);
   const WeightFile& f = *impl->file;
   impl->arch = f.architecture();
-  if (impl->arch == "resnet50") {
-    impl->resnet = std::make_unique<ResNet50>(f, impl->isa);
-  } else if (impl->arch == "vit_b_16") {
-    impl->vit = std::make_unique<ViT>(f, impl->isa);
-  } else if (impl->arch == "distilbert") {
-    impl->bert = std::make_unique<DistilBert>(f, impl->isa);
-  } else {
-    fail(path, ": unknown architecture '", impl->arch, "' (expected resnet50, vit_b_16 or distilbert)");
-  }
-  if (impl->image()) {
-    impl->preprocess = f.has_metadata("preprocess") ? PreprocessConfig::from_json(f.metadata("preprocess"))
-                                                    : PreprocessConfig::from_profile("torchvision-v1");
-  } else {
-    impl->tokenizer = std::make_unique<WordPieceTokenizer>(
-        f.metadata("vocab"), TokenizerConfig::from_json(f.metadata("tokenizer")));
-  }
+  const Architecture* arch = find_architecture(impl->arch);
+  if (!arch)
+    fail(path, ": unknown architecture '", impl->arch, "' (expected ", architecture_names(), ")");
+  impl->model = arch->load(f, impl->isa);
+  impl->preprocess = impl->model->preprocess();
+  impl->tokenizer = impl->model->tokenizer();
   f.release_resident_pages();  // the models hold packed copies of what they use
   impl->pool = std::make_unique<ThreadPool>(options.threads);
   return std::unique_ptr<Model>(new Model(std::move(impl)));
@@ -210,13 +199,17 @@ std::unique_ptr<Model> Model::load(const std::string& path, const Options& optio
 
 const std::string& Model::architecture() const { return impl_->arch; }
 bool Model::is_image_model() const { return impl_->image(); }
-bool Model::is_text_model() const { return impl_->bert != nullptr; }
+bool Model::is_text_model() const { return impl_->text(); }
 int Model::threads() const { return impl_->pool->num_threads(); }
 std::string Model::isa() const { return isa_name(impl_->isa); }
-int64_t Model::dim() const {
-  if (impl_->resnet) return impl_->resnet->feature_dim();
-  if (impl_->vit) return impl_->vit->hidden();
-  return impl_->bert->hidden();
+int64_t Model::dim() const { return impl_->model->dim(); }
+Pooling Model::default_pooling() const { return to_pooling(impl_->model->default_pool()); }
+std::vector<std::string> Model::layers() const { return impl_->model->layers(); }
+bool Model::has_head() const { return impl_->model->has_head(); }
+int Model::max_length() const { return impl_->tokenizer ? impl_->tokenizer->max_length() : 0; }
+int Model::image_size() const { return impl_->preprocess ? impl_->preprocess->crop : 0; }
+double Model::forward_flops(int64_t batch, int64_t seq_len, int64_t image_h, int64_t image_w) const {
+  return impl_->model->forward_flops(batch, seq_len, image_h, image_w);
 }
 
 static void require(bool ok, const char* what) {
@@ -234,7 +227,7 @@ static std::vector<Embedding> embed_images(const Model::Impl& m, size_t count, G
                                            const EmbedOptions& opts,
                                            const std::vector<std::string>& names) {
   require(m.image(), "this is a text model: use embed_text");
-  const int64_t s = m.preprocess.crop, plane = 3 * s * s;
+  const int64_t s = m.preprocess->crop, plane = 3 * s * s;
   const size_t bs = static_cast<size_t>(batch_size(opts));
   std::vector<Embedding> out;
   out.reserve(count);
@@ -242,7 +235,7 @@ static std::vector<Embedding> embed_images(const Model::Impl& m, size_t count, G
     const size_t n = std::min(bs, count - b);
     Tensor x({static_cast<int64_t>(n), 3, s, s});
     for (size_t i = 0; i < n; ++i) {
-      Tensor one = preprocess(get(b + i), m.preprocess);
+      Tensor one = preprocess(get(b + i), *m.preprocess);
       std::memcpy(x.f32() + i * plane, one.f32(), plane * sizeof(float));
     }
     std::vector<std::string> batch_names(names.begin() + b, names.begin() + b + n);
@@ -286,9 +279,10 @@ std::vector<Embedding> Model::embed_preprocessed(const float* nchw, int64_t n, i
   require(impl_->image(), "this is a text model: embed_preprocessed takes images");
   if (nchw == nullptr || n < 1 || h < 1 || w < 1)
     fail("preprocessed input: null data or empty shape [", n, ", 3, ", h, ", ", w, "]");
-  if (impl_->vit && (h != impl_->vit->image_size() || w != impl_->vit->image_size()))
-    fail("preprocessed input: vit_b_16 takes ", impl_->vit->image_size(), "x",
-         impl_->vit->image_size(), " images, got ", h, "x", w);
+  const int64_t fixed = impl_->model->fixed_image_size();
+  if (fixed && (h != fixed || w != fixed))
+    fail("preprocessed input: ", impl_->arch, " takes ", fixed, "x", fixed, " images, got ", h, "x",
+         w);
   const int64_t bs = batch_size(opts), plane = 3 * h * w;
   const auto names = default_names(n, "image");
   std::vector<Embedding> out;
@@ -304,7 +298,7 @@ std::vector<Embedding> Model::embed_preprocessed(const float* nchw, int64_t n, i
 
 std::vector<int32_t> Model::tokenize(const std::string& text, bool truncate, int max_length) const {
   require(impl_->tokenizer != nullptr, "this is an image model: it has no tokenizer");
-  const int model_max = impl_->tokenizer->config().max_length;
+  const int model_max = impl_->tokenizer->max_length();
   if (max_length < 0 || max_length > model_max)
     fail("max length ", max_length, " is out of range (1..", model_max, ")");
   std::vector<int32_t> ids = impl_->tokenizer->encode(text, truncate);

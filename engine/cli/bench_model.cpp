@@ -13,8 +13,6 @@
 
 #include "engine/core/cpu.hpp"
 #include "engine/core/error.hpp"
-#include "engine/core/image.hpp"
-#include "engine/core/weights.hpp"
 #include "tern/tern.hpp"
 
 #if __has_include("kernels/peak/peak.hpp")
@@ -38,7 +36,7 @@ const char kHelp[] =
     "  --batch N        inputs per forward pass (default 1)\n"
     "  --seq-len N      text models: tokens per text, [CLS] and [SEP] included (default 128)\n"
     "  --image-size N   image models: input height and width (default: the model's crop size;\n"
-    "                   vit_b_16 takes only its own size)\n"
+    "                   transformers take only their own size)\n"
     "  --threads N      worker threads (default 0 = every core this process may use)\n"
     "  --warmup N       untimed runs first (default 2)\n"
     "  --iters N        timed runs (default 10)\n"
@@ -97,107 +95,6 @@ BenchArgs parse_args(const Args& args) {
   return b;
 }
 
-// ---- FLOPs from the config -------------------------------------------------------------------
-
-int64_t config_int(const nlohmann::json& cfg, std::initializer_list<const char*> keys,
-                   const std::string& arch) {
-  for (const char* k : keys) {
-    auto it = cfg.find(k);
-    if (it == cfg.end()) continue;
-    if (!it->is_number_integer() || it->get<int64_t>() < 1)
-      fail(arch, " config: '", k, "' must be a positive integer");
-    return it->get<int64_t>();
-  }
-  fail(arch, " config: missing '", *keys.begin(), "'");
-}
-
-int64_t conv_out(int64_t in, int64_t kernel, int64_t stride, int64_t pad) {
-  return (in + 2 * pad - kernel) / stride + 1;
-}
-
-// torchvision ResNet v1.5 (stride on the 3x3 conv), bottleneck blocks.
-double resnet_macs(const nlohmann::json& cfg, int64_t h, int64_t w) {
-  std::vector<int64_t> layers = {3, 4, 6, 3};
-  for (const char* k : {"layers", "blocks", "stage_blocks", "blocks_per_stage"}) {
-    if (!cfg.contains(k)) continue;
-    layers.clear();
-    if (!cfg[k].is_array() || cfg[k].empty()) fail("resnet50 config: '", k, "' must be a list");
-    for (const auto& v : cfg[k]) {
-      if (!v.is_number_integer() || v.get<int64_t>() < 1)
-        fail("resnet50 config: '", k, "' must hold positive integers");
-      layers.push_back(v.get<int64_t>());
-    }
-    break;
-  }
-  const int64_t width = cfg.contains("width") || cfg.contains("base_width")
-                            ? config_int(cfg, {"width", "base_width"}, "resnet50")
-                            : 64;
-  const int64_t expansion =
-      cfg.contains("expansion") ? config_int(cfg, {"expansion"}, "resnet50") : 4;
-  const int64_t stem = cfg.contains("stem_channels") || cfg.contains("inplanes")
-                           ? config_int(cfg, {"stem_channels", "inplanes"}, "resnet50")
-                           : 64;
-  double macs = 0;
-  h = conv_out(h, 7, 2, 3), w = conv_out(w, 7, 2, 3);
-  macs += double(h) * w * stem * 3 * 49;               // stem 7x7/2
-  h = conv_out(h, 3, 2, 1), w = conv_out(w, 3, 2, 1);  // max pool 3x3/2
-  int64_t in = stem;
-  for (size_t s = 0; s < layers.size(); ++s) {
-    const int64_t planes = width << s, out = planes * expansion;
-    for (int64_t b = 0; b < layers[s]; ++b) {
-      const int64_t stride = (s > 0 && b == 0) ? 2 : 1;
-      const int64_t h2 = conv_out(h, 3, stride, 1), w2 = conv_out(w, 3, stride, 1);
-      macs += double(h) * w * in * planes;             // 1x1 reduce
-      macs += double(h2) * w2 * planes * planes * 9;   // 3x3 (stride)
-      macs += double(h2) * w2 * planes * out;          // 1x1 expand
-      if (b == 0) macs += double(h2) * w2 * in * out;  // downsample 1x1 (stride)
-      h = h2, w = w2, in = out;
-    }
-  }
-  return macs;
-}
-
-// One encoder block over `tokens` tokens: q, k, v, out projections, the FFN, and the two
-// attention matmuls (scores and weighted values, summed over heads: T*T*D each).
-double encoder_block_macs(double tokens, double dim, double ffn) {
-  return tokens * (4 * dim * dim + 2 * dim * ffn) + 2 * tokens * tokens * dim;
-}
-
-}  // namespace
-
-double forward_flops(const std::string& arch, const std::string& config_json, int64_t batch,
-                     int64_t seq_len, int64_t image_h, int64_t image_w) {
-  nlohmann::json cfg;
-  try {
-    cfg = nlohmann::json::parse(config_json);
-  } catch (const nlohmann::json::exception&) {
-    fail(arch, " config: not valid JSON");
-  }
-  if (!cfg.is_object()) fail(arch, " config: not a JSON object");
-  double macs = 0;
-  if (arch == "resnet50") {
-    macs = resnet_macs(cfg, image_h, image_w);
-  } else if (arch == "vit_b_16") {
-    const int64_t patch = config_int(cfg, {"patch_size"}, arch);
-    const int64_t dim = config_int(cfg, {"hidden_dim", "hidden_size", "dim"}, arch);
-    const int64_t ffn = config_int(cfg, {"mlp_dim", "intermediate_size"}, arch);
-    const int64_t layers = config_int(cfg, {"num_layers", "n_layers", "num_hidden_layers"}, arch);
-    const double patches = double(image_h / patch) * double(image_w / patch);
-    macs = patches * dim * 3 * patch * patch  // patch embedding: a 16x16/16 conv
-           + layers * encoder_block_macs(patches + 1, dim, ffn);
-  } else if (arch == "distilbert") {
-    const int64_t dim = config_int(cfg, {"dim", "hidden_size"}, arch);
-    const int64_t ffn = config_int(cfg, {"hidden_dim", "intermediate_size"}, arch);
-    const int64_t layers = config_int(cfg, {"n_layers", "num_layers", "num_hidden_layers"}, arch);
-    macs = layers * encoder_block_macs(double(seq_len), dim, ffn);
-  } else {
-    fail("no FLOP count for architecture '", arch, "'");
-  }
-  return 2.0 * macs * double(batch);
-}
-
-namespace {
-
 // ---- the synthetic input ---------------------------------------------------------------------
 
 // Normalised-image-like values: roughly N(0, 1), fixed seed, so every run times the same input.
@@ -251,20 +148,13 @@ int bench_model(const Args& args) {
     }
   const BenchArgs b = parse_args(args);
 
-  // The config and crop size come from the file itself (the API does not expose them).
-  auto file = WeightFile::open(b.model);
-  const std::string arch = file->architecture();
-  const std::string config = file->metadata("config");
-  const int64_t crop = file->has_metadata("preprocess")
-                           ? PreprocessConfig::from_json(file->metadata("preprocess")).crop
-                           : PreprocessConfig::from_profile("torchvision-v1").crop;
-  file.reset();
-
   Options options;
   options.threads = static_cast<int>(b.threads);
   const auto t_load = std::chrono::steady_clock::now();
   auto model = Model::load(b.model, options);
   const double load_ms = ms_since(t_load);
+  const std::string arch = model->architecture();
+  const int64_t crop = model->image_size();
 
   int64_t seq_len = 0, image = 0;
   std::vector<float> pixels;
@@ -278,7 +168,7 @@ int bench_model(const Args& args) {
     image = b.image_size ? b.image_size : crop;
     pixels = synthetic_images(b.batch, image, image);
   }
-  const double flops = forward_flops(arch, config, b.batch, seq_len, image, image);
+  const double flops = model->forward_flops(b.batch, seq_len, image, image);
 
   EmbedOptions opts;
   opts.batch = static_cast<int>(b.batch);

@@ -18,12 +18,4 @@ namespace tern::cli {
 
 int bench_model(const Args& args);
 
-// FLOPs (1 MAC = 2 FLOP) of one forward pass over `batch` inputs, from the model's config (the
-// weight file's "config" metadata, JSON text). Counts convolutions, linear layers and the two
-// attention matmuls; elementwise work (norms, activations, softmax, pooling) is left out, as in
-// the usual published figures (ResNet50 at 224: 4.09 GMAC; ViT-B/16: 17.56 GMAC; DistilBERT at
-// 128 tokens: 5.59 GMAC). Throws tern::Error naming a missing or invalid config key.
-double forward_flops(const std::string& architecture, const std::string& config_json, int64_t batch,
-                     int64_t seq_len, int64_t image_h, int64_t image_w);
-
 }  // namespace tern::cli

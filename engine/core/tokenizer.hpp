@@ -27,7 +27,19 @@ struct TokenizerConfig {
   std::string to_json() const;
 };
 
-class WordPieceTokenizer {
+// What the API needs of a text model's tokenizer, whichever algorithm it runs.
+class TextTokenizer {
+ public:
+  virtual ~TextTokenizer() = default;
+  // The ids the model sees, start and end tokens included. Over max_length(): tern::Error, or cut
+  // to max_length() keeping the end token when truncate.
+  virtual std::vector<int32_t> encode(std::string_view text, bool truncate) const = 0;
+  virtual int max_length() const = 0;
+  virtual int32_t pad_id() const = 0;
+  virtual size_t vocab_size() const = 0;
+};
+
+class WordPieceTokenizer final : public TextTokenizer {
  public:
   // vocab_text: one token per line (the weight file's "vocab"). Throws when special tokens are
   // missing or lines repeat.
@@ -36,14 +48,15 @@ class WordPieceTokenizer {
   // [CLS] tokens [SEP]. Over max_length: tern::Error, or cut to max_length when truncate.
   // As in HF, special tokens written literally in the text ("[MASK]") are matched before
   // normalisation and map to their ids.
-  std::vector<int32_t> encode(std::string_view text, bool truncate = false) const;
+  std::vector<int32_t> encode(std::string_view text, bool truncate = false) const override;
+  int max_length() const override { return config_.max_length; }
 
   const TokenizerConfig& config() const { return config_; }
-  int32_t pad_id() const { return pad_id_; }
+  int32_t pad_id() const override { return pad_id_; }
   int32_t cls_id() const { return cls_id_; }
   int32_t sep_id() const { return sep_id_; }
   int32_t unk_id() const { return unk_id_; }
-  size_t vocab_size() const { return vocab_.size(); }
+  size_t vocab_size() const override { return vocab_.size(); }
 
  private:
   TokenizerConfig config_;

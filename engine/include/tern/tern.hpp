@@ -32,11 +32,19 @@ struct Options {
 };
 
 enum class Pooling {
-  model_default,  // resnet50: the global average pool; vit_b_16: cls; distilbert: none
-  none,           // every token: [T, D] (text: [CLS] and [SEP] included; vit: 197 tokens)
+  model_default,  // the weight file's default (Model::default_pooling(); `tern info` shows it)
+  none,           // every token: [T, D] (text: start and end tokens included; ViT: all patches
+                  // and the class token); convolutional models: the feature map [C, H, W]
   cls,            // the first token: [D]
-  mean,           // mean over real tokens (text) or patch tokens (vit); resnet50's own pool
+  mean,           // mean over real tokens (text) or patch tokens (ViT); a CNN's global average pool
+  max,            // per-channel max over the same tokens as mean
+  mean_sqrt_len,  // the sum over those tokens divided by sqrt(their count)
 };
+
+// "default", "none", "cls", "mean", "max", "mean_sqrt_len"; parse_pooling throws tern::Error for
+// anything else, naming the valid values.
+const char* pooling_name(Pooling p);
+Pooling parse_pooling(const std::string& name);
 
 struct EmbedOptions {
   Pooling pooling = Pooling::model_default;
@@ -45,10 +53,12 @@ struct EmbedOptions {
   bool truncate = false;   // text over max_length: cut instead of an error
   int max_length = 0;      // text: 0 = the model's (tokenizer max_length); must not exceed it
   int batch = 8;           // inputs per forward pass
+  std::string layer;       // "" = the model's usual output; else one of Model::layers() (and
+                           // for transformers -k, counting back from the last block)
 };
 
 struct Embedding {
-  std::vector<int64_t> shape;  // [D] pooled, [T, D] unpooled tokens
+  std::vector<int64_t> shape;  // [D] pooled, [T, D] unpooled tokens, [C, H, W] a feature map
   std::vector<float> values;   // row-major, product(shape) floats
 };
 
@@ -59,12 +69,20 @@ class Model {
   Model(const Model&) = delete;
   Model& operator=(const Model&) = delete;
 
-  const std::string& architecture() const;  // "resnet50" | "vit_b_16" | "distilbert"
+  const std::string& architecture() const;  // the file's architecture (see architectures())
   bool is_image_model() const;
   bool is_text_model() const;
-  int64_t dim() const;           // embedding width (2048, 768, ...)
+  int64_t dim() const;           // width of the default embedding (2048, 768, ...)
+  Pooling default_pooling() const;  // what Pooling::model_default means for this file
+  std::vector<std::string> layers() const;  // valid EmbedOptions::layer values, in order
+  bool has_head() const;         // exported with --keep-head: EmbedOptions::logits works
+  int max_length() const;        // text models: tokens per text, start/end included; else 0
+  int image_size() const;        // image models: the side of the model's input (the crop)
   int threads() const;
   std::string isa() const;       // the instruction set this model's kernels run
+  // FLOPs of one forward pass over `batch` inputs of `seq_len` tokens (text) or h×w pixels
+  // (images): convolutions, linear layers, attention matmuls (1 multiply-add = 2 FLOP).
+  double forward_flops(int64_t batch, int64_t seq_len, int64_t image_h, int64_t image_w) const;
 
   // Image models. Decoding and preprocessing follow the profile stored in the file.
   Embedding embed_image_file(const std::string& path, const EmbedOptions& opts = {}) const;
@@ -94,6 +112,12 @@ class Model {
   explicit Model(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// The architectures this build of Tern can run: the weight file's "architecture" and a line about it.
+struct ArchitectureInfo {
+  std::string name, description;
+};
+std::vector<ArchitectureInfo> architectures();
 
 // CPU features and the active ISA, as `tern --version` prints them.
 std::string describe_cpu();

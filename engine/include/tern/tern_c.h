@@ -25,14 +25,21 @@ typedef enum {
   TERN_OUT_OF_MEMORY = 3
 } tern_status;
 
-typedef enum { TERN_POOLING_DEFAULT = 0, TERN_POOLING_NONE, TERN_POOLING_CLS, TERN_POOLING_MEAN } tern_pooling;
+typedef enum {
+  TERN_POOLING_DEFAULT = 0, /* the weight file's default */
+  TERN_POOLING_NONE,
+  TERN_POOLING_CLS,
+  TERN_POOLING_MEAN,
+  TERN_POOLING_MAX,
+  TERN_POOLING_MEAN_SQRT_LEN
+} tern_pooling;
 
 typedef struct tern_model tern_model;
 
 typedef struct {
-  int64_t rank;      /* 1: [dim], 2: [tokens, dim] */
-  int64_t shape[2];
-  float* values;     /* shape[0] * (rank == 2 ? shape[1] : 1) floats, row-major */
+  int64_t rank;      /* 1: [dim], 2: [tokens, dim], 3: a feature map [channels, height, width] */
+  int64_t shape[3];  /* entries past rank are 0 */
+  float* values;     /* the product of shape[0 .. rank) floats, row-major */
 } tern_embedding;
 
 typedef struct {
@@ -40,16 +47,17 @@ typedef struct {
   int normalize;   /* nonzero: L2-normalise each vector */
   int truncate;    /* text: cut over-long texts instead of failing */
   int max_length;  /* text: 0 = the model's */
+  const char* layer; /* NULL or "" = the model's usual output; else a layer name (tern info) */
 } tern_embed_options;
 
-/* Defaults: pooling default, no normalisation, no truncation. */
+/* Defaults: pooling default, no normalisation, no truncation, the usual output layer. */
 tern_embed_options tern_embed_options_default(void);
 
 /* threads: 0 = all cores. isa: NULL or "" = best available, else "scalar" | "avx2" | "avx512". */
 tern_status tern_model_load(const char* path, int threads, const char* isa, tern_model** out);
 void tern_model_free(tern_model* model);
 
-/* "resnet50" | "vit_b_16" | "distilbert"; valid while the model lives. */
+/* The weight file's architecture (see tern info); valid while the model lives. */
 const char* tern_model_architecture(const tern_model* model);
 int64_t tern_model_dim(const tern_model* model);
 
