@@ -1,6 +1,7 @@
 // The architecture table: a weight file's "architecture" -> its model. One line per architecture;
 // nothing else in Tern switches on the name. (A plain table, not static self-registration, which a
 // static library drops at link time.)
+#include "models/bert.hpp"
 #include "models/distilbert.hpp"
 #include "models/model.hpp"
 #include "models/resnet50.hpp"
@@ -21,6 +22,8 @@ const Architecture kArchitectures[] = {
      load<ViT>},
     {"distilbert", "Hugging Face DistilBERT text embeddings (one vector per token)",
      load<DistilBert>},
+    {"bert", "Hugging Face BERT text embeddings (sentence-transformers: all-MiniLM, bge, e5, gte)",
+     load<Bert>},
 };
 
 }  // namespace

@@ -32,8 +32,9 @@ const char kHelp[] =
     "  -o, --output FILE    .npy (float32) or .jsonl; default: JSON lines on stdout\n"
     "                       .npy shapes: [N, D] pooled; [T, D] one unpooled text;\n"
     "                       [N, T, D] unpooled images; several unpooled texts are ragged: use .jsonl\n"
-    "  --pooling P          none | cls | mean. Defaults: resnet50 its global average pool (mean),\n"
-    "                       vit_b_16 cls, distilbert none (one vector per token)\n"
+    "  --pooling P          none | cls | mean | max | mean_sqrt_len. Defaults: resnet50 its global\n"
+    "                       average pool (mean), vit_b_16 cls, distilbert and bert none (one vector\n"
+    "                       per token); a sentence-transformers file its own (tern info shows it)\n"
     "  --normalize          L2-normalise each output vector\n"
     "  --logits             class scores instead of embeddings (needs a file exported with --keep-head)\n"
     "options:\n"
@@ -41,6 +42,8 @@ const char kHelp[] =
     "  --threads N          worker threads (default 0 = all available cores)\n"
     "  --max-length N       text: at most N tokens including [CLS] and [SEP] (default: the model's)\n"
     "  --truncate           text: cut longer texts instead of failing\n"
+    "  --prompt NAME        text: prepend the file's prompt NAME (sentence-transformers prompts)\n"
+    "  --prompt-text TEXT   text: prepend TEXT to every text (e.g. \"query: \")\n"
     "  --keep-going         embed what can be embedded, list the failures, exit 1 if any\n"
     "  --quiet              no progress bar\n"
     "\n"
@@ -187,10 +190,12 @@ int cmd_embed(const Args& args) {
       output = value();
     } else if (a == "--pooling") {
       const std::string& p = value();
-      if (p == "none") opts.pooling = Pooling::none;
-      else if (p == "cls") opts.pooling = Pooling::cls;
-      else if (p == "mean") opts.pooling = Pooling::mean;
-      else fail("--pooling: expected none, cls or mean, got '", p, "'");
+      if (p == "default") fail("--pooling: expected none, cls, mean, max or mean_sqrt_len");
+      try {
+        opts.pooling = parse_pooling(p);
+      } catch (const Error& e) {
+        fail("--pooling: ", e.what());
+      }
     } else if (a == "--normalize") {
       opts.normalize = true;
     } else if (a == "--logits") {
@@ -206,6 +211,10 @@ int cmd_embed(const Args& args) {
       if (opts.max_length < 2) fail("--max-length must be >= 2 ([CLS] and [SEP])");
     } else if (a == "--truncate") {
       opts.truncate = true;
+    } else if (a == "--prompt") {
+      opts.prompt = value();
+    } else if (a == "--prompt-text") {
+      opts.prompt_text = value();
     } else if (a == "--keep-going") {
       keep_going = true;
     } else if (a == "--quiet" || a == "-q") {

@@ -55,6 +55,12 @@ struct EmbedOptions {
   int batch = 8;           // inputs per forward pass
   std::string layer;       // "" = the model's usual output; else one of Model::layers() (and
                            // for transformers -k, counting back from the last block)
+  // Text: prepended to every text. prompt names one of the file's prompts (sentence-transformers
+  // config_sentence_transformers.json; a file may also have a default one); prompt_text gives the
+  // text itself. Not both. Where the file says include_prompt = false, mean / max pooling leave
+  // the prompt's tokens out, as sentence-transformers does.
+  std::string prompt;
+  std::string prompt_text;
 };
 
 struct Embedding {
