@@ -132,7 +132,7 @@ nlohmann::json to_json(const WeightFile& w) {
   j["format"] = w.metadata("format");
   j["format_version"] = w.format_version();
   j["architecture"] = w.architecture();
-  for (const char* key : {"config", "preprocess", "tokenizer", "source"})
+  for (const char* key : {"config", "preprocess", "tokenizer", "embedding", "source"})
     if (w.has_metadata(key)) j[key] = json_or_string(w.metadata(key));
   if (w.has_metadata("vocab")) j["vocab_size"] = count_lines(w.metadata("vocab"));
   j["tensor_count"] = w.tensors().size();
@@ -170,6 +170,8 @@ void print_text(const WeightFile& w, bool list_tensors) {
     std::printf("tokenizer     %s\n", dump(json_or_string(w.metadata("tokenizer"))).c_str());
   if (w.has_metadata("vocab"))
     std::printf("vocab         %s tokens\n", with_commas(count_lines(w.metadata("vocab"))).c_str());
+  if (w.has_metadata("embedding"))  // sentence-transformers defaults (docs/FORMAT.md)
+    std::printf("embedding     %s\n", dump(json_or_string(w.metadata("embedding"))).c_str());
   if (w.has_metadata("source"))
     std::printf("source        %s\n", dump(json_or_string(w.metadata("source"))).c_str());
   if (w.has_metadata("config")) {

@@ -51,7 +51,9 @@ struct EmbedOptions {
   bool normalize = false;  // L2-normalise each output vector (each token row when unpooled)
   bool logits = false;     // image models exported with --keep-head: class scores instead
   bool truncate = false;   // text over max_length: cut instead of an error
-  int max_length = 0;      // text: 0 = the model's (tokenizer max_length); must not exceed it
+  int max_length = 0;      // text: 0 = the model's (tokenizer max_length); must not exceed it.
+                           // A sentence-transformers file: 0 = its max_seq_length, and longer
+                           // texts are cut there (as sentence-transformers does) whatever truncate
   int batch = 8;           // inputs per forward pass
   std::string layer;       // "" = the model's usual output; else one of Model::layers() (and
                            // for transformers -k, counting back from the last block)
