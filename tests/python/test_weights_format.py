@@ -400,7 +400,7 @@ class ExporterFrame(unittest.TestCase):
         self.assertEqual(p.returncode, 1)
         self.assertEqual(p.stderr.strip().splitlines(),
                          ["export.py: error: unknown architecture 'nosuch' "
-                          "(known: distilbert, resnet50, vit_b_16)"])
+                          "(known: bert, distilbert, resnet50, vit_b_16)"])
         self.assertFalse(os.path.exists(out))
 
 
