@@ -233,7 +233,10 @@ Pooling Model::default_pooling() const {
 }
 std::vector<std::string> Model::layers() const { return impl_->model->layers(); }
 bool Model::has_head() const { return impl_->model->has_head(); }
-int Model::max_length() const { return impl_->tokenizer ? impl_->tokenizer->max_length() : 0; }
+int Model::max_length() const {
+  if (impl_->st) return impl_->st->max_length;  // sentence-transformers' max_seq_length
+  return impl_->tokenizer ? impl_->tokenizer->max_length() : 0;
+}
 int Model::image_size() const { return impl_->preprocess ? impl_->preprocess->crop : 0; }
 double Model::forward_flops(int64_t batch, int64_t seq_len, int64_t image_h, int64_t image_w) const {
   return impl_->model->forward_flops(batch, seq_len, image_h, image_w);

@@ -354,5 +354,63 @@ class BertParity(unittest.TestCase):
         assert_close(self, self.embed(model, TEXTS), want, "distilbert st")
 
 
+@unittest.skipUnless(TERN.exists(), f"no tern binary at {TERN}")
+class EmbeddingMetadataRobustness(unittest.TestCase):
+    """A file whose `embedding` metadata is malformed or disagrees with its tensors is refused at
+    load with one line naming the file and the field (files edited after export)."""
+
+    def test_bad_metadata_is_refused(self):
+        from weights_tools import tern_format
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            state = bt.random_bert(bt.TINY, bt.VOCAB_UNCASED, 2)
+            dn = bt.random_dense(bt.TINY["hidden_size"], 8, True, "tanh", 1)
+            d = bt.write_st_dir(tmp / "st", lambda p: bt.write_hf_dir(
+                p, state, bt.TINY, bt.VOCAB_UNCASED), pooling="mean", dense=[dn])
+            good = tmp / "good.tern"
+            r = run([sys.executable, EXPORT, "bert", d, "-o", good])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            tensors, meta = tern_format.read_tern(str(good))
+            emb = json.loads(meta["embedding"])
+
+            def edited(**changes):
+                e = json.loads(json.dumps(emb))
+                for k, v in changes.items():
+                    if k.startswith("dense0_"):
+                        e["dense"][0][k[len("dense0_"):]] = v
+                    elif v is None:
+                        del e[k]
+                    else:
+                        e[k] = v
+                return e
+
+            cases = [
+                ("pooling", edited(pooling="weighted"), None, ["pooling", "weighted"]),
+                ("no_pooling", edited(pooling=None), None, ["pooling", "missing"]),
+                ("max_length", edited(max_length=100000), None, ["max_length"]),
+                ("normalize", edited(normalize="yes"), None, ["normalize"]),
+                ("dense_in", edited(dense0_in=7), None, ["dense[0]", "7"]),
+                ("activation", edited(dense0_activation="relu"), None, ["relu"]),
+                ("prompt", edited(default_prompt="q"), None, ["default_prompt"]),
+                ("json", "{", None, ["embedding metadata", "JSON"]),
+                ("tensor", emb, "head.dense.0.bias", ["head.dense.0.bias"]),
+            ]
+            for name, value, drop, expect in cases:
+                with self.subTest(name):
+                    m = dict(meta, embedding=value if isinstance(value, str) else json.dumps(value))
+                    t = {k: v for k, v in tensors.items() if k != drop}
+                    bad = tmp / f"{name}.tern"
+                    tern_format.write_tern(str(bad), t, m)
+                    r = run([TERN, "embed", bad, "--text", "hello"])
+                    self.assertNotEqual(r.returncode, 0)
+                    lines = r.stderr.strip().splitlines()
+                    self.assertEqual(len(lines), 1, r.stderr)
+                    for e in [str(bad)] + expect:
+                        self.assertIn(e, lines[0])
+            r = run([TERN, "embed", good, "--text", "hello", "--prompt", "query"])
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("it has none", r.stderr)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -84,7 +84,8 @@ class Model {
   Pooling default_pooling() const;  // what Pooling::model_default means for this file
   std::vector<std::string> layers() const;  // valid EmbedOptions::layer values, in order
   bool has_head() const;         // exported with --keep-head: EmbedOptions::logits works
-  int max_length() const;        // text models: tokens per text, start/end included; else 0
+  int max_length() const;        // text models: tokens per text, start/end included (a
+                                 // sentence-transformers file: its max_seq_length); else 0
   int image_size() const;        // image models: the side of the model's input (the crop)
   int threads() const;
   std::string isa() const;       // the instruction set this model's kernels run
