@@ -75,7 +75,9 @@ tern_status emit(const tern::Embedding& e, tern_embedding** out) {
 
 extern "C" {
 
-tern_embed_options tern_embed_options_default(void) { return tern_embed_options{TERN_POOLING_DEFAULT, 0, 0, 0, nullptr, nullptr, nullptr}; }
+tern_embed_options tern_embed_options_default(void) {
+  return tern_embed_options{TERN_POOLING_DEFAULT, 0, 0, 0, nullptr, nullptr, nullptr};
+}
 
 tern_status tern_model_load(const char* path, int threads, const char* isa, tern_model** out) {
   TERN_REQUIRE(path != nullptr && out != nullptr, "tern_model_load: path and out must not be NULL");
