@@ -22,7 +22,7 @@ namespace {
 const char kHelp[] =
     "usage: tern embed MODEL.tern [IMAGE|DIR ...] [--text TEXT ...] [--text-file FILE] [options]\n"
     "\n"
-    "Embeds images (image models: resnet50, vit_b_16) or texts (distilbert), in input order.\n"
+    "Embeds images (image models: resnet50, vit_b_16) or texts (distilbert, bert), in input order.\n"
     "A directory stands for the .jpg/.jpeg/.png files under it, recursively, sorted by path.\n"
     "\n"
     "inputs:\n"

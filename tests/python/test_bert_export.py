@@ -322,6 +322,20 @@ class SentenceTransformersExport(Base):
         self.assertEqual(json.loads(meta["embedding"])["max_length"], 48)
         self.assertEqual(json.loads(meta["tokenizer"])["max_length"], 48)
 
+    def test_do_lower_case_lowercases_a_cased_tokenizer(self):
+        """sentence_bert_config.json do_lower_case: ST lowercases the text before a cased
+        tokenizer, which keeps its accents (strip_accents stays false)."""
+        d = self.st_dir("lower", hf_kw={"tokenizer_config": {"do_lower_case": False}})
+        (d / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 20,
+                                                                 "do_lower_case": True}))
+        _, meta = self.ok("bert", d, "-o", self.out("lower"))
+        tok = json.loads(meta["tokenizer"])
+        self.assertEqual((tok["lowercase"], tok["strip_accents"]), (True, False))
+        d = self.st_dir("nolower", hf_kw={"tokenizer_config": {"do_lower_case": False}})
+        _, meta = self.ok("bert", d, "-o", self.out("nolower"))
+        tok = json.loads(meta["tokenizer"])
+        self.assertEqual((tok["lowercase"], tok["strip_accents"]), (False, False))
+
     def test_distilbert_directory(self):
         """msmarco-distilbert style: the same defaults on a distilbert Transformer."""
         sys.path.insert(0, str(bt.ROOT))

@@ -308,6 +308,21 @@ class BertParity(unittest.TestCase):
         padded = np.array([ids[1]])
         assert_close(self, tokens, bt.run_bert(self.torch, padded, [len(ids[1])])[0], "none")
 
+    def test_bf16_file(self):
+        """--dtype bf16 (encoder and Dense weights): cosine >= 0.999 against the F32 file."""
+        dn = bt.random_dense(SMALL["hidden_size"], 32, True, "tanh", 4)
+        d = bt.write_st_dir(self.path("st_bf16"), lambda p: bt.write_hf_dir(
+            p, self.state, SMALL, bt.VOCAB_UNCASED), pooling="mean", dense=[dn], normalize=True)
+        f32 = self.export(d)
+        bf16 = d.with_name(d.name + "_bf16").with_suffix(".tern")
+        r = run([sys.executable, EXPORT, "bert", d, "--dtype", "bf16", "-o", bf16])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        a, b = self.embed(f32, TEXTS), self.embed(bf16, TEXTS)
+        for i in range(len(TEXTS)):
+            cos = float(np.dot(a[i], b[i]) / (np.linalg.norm(a[i]) * np.linalg.norm(b[i])))
+            self.assertGreaterEqual(cos, 0.999, f"text {i}: bf16 cosine {cos:.5f}")
+        self.assertFalse(np.array_equal(a, b))  # the weights really are rounded
+
     def test_distilbert_directory(self):
         from weights_tools.archs import distilbert
 
