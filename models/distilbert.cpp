@@ -109,19 +109,23 @@ ForwardOutput DistilBert::forward_tokens(Parallel* par, const TokenBatch& tb,
              " is outside the vocabulary [0, ", c.vocab_size, ")");
     }
   }
-  const int64_t rows = batch * seq_len;
+  // Only the real tokens are computed: sequence b is rows [offsets[b], offsets[b+1]) of x.
+  std::vector<int64_t> offsets(static_cast<size_t>(batch + 1), 0);
+  for (int64_t b = 0; b < batch; ++b) offsets[b + 1] = offsets[b] + lens[b];
+  const int64_t rows = offsets[batch];
   Tensor out({batch, seq_len, D});
   if (rows == 0) return token_output(std::move(out), lens.data(), req, 0);
-  float* x = out.f32();
+  std::vector<float> packed(static_cast<size_t>(rows * D));
+  float* x = packed.data();
 
-  // x [B·T, D] = word[ids] + position[t]; padded rows stay 0 (ids there are ignored)
+  // x [rows, D] = word[ids] + position[t]
   const float* word = m.word_embeddings.f32();
   const float* pos = m.position_embeddings.f32();
   for (int64_t b = 0; b < batch; ++b)
     for (int64_t t = 0; t < lens[b]; ++t) {
       const float* w = word + int64_t{ids[b * seq_len + t]} * D;
       const float* p = pos + t * D;
-      float* xr = x + (b * seq_len + t) * D;
+      float* xr = x + (offsets[b] + t) * D;
       for (int64_t i = 0; i < D; ++i) xr[i] = w[i] + p[i];
     }
   // x = LayerNorm(x), eps from the config (1e-12)
@@ -130,13 +134,16 @@ ForwardOutput DistilBert::forward_tokens(Parallel* par, const TokenBatch& tb,
   // post-norm blocks (all, or up to the requested one): x = LN(x + Attn(x)); x = LN(x + FFN(x))
   const int64_t blocks = req.layer == ForwardRequest::kFinal ? c.n_layers : req.layer;
   transformer::EncoderScratch scratch(rows, m.dims);
-  const transformer::EncoderInput in{batch, seq_len, lens.data()};
+  const transformer::EncoderInput in{batch, seq_len, nullptr, offsets.data()};
   for (int64_t i = 0; i < blocks; ++i)
     transformer::post_norm_layer(m.isa, par, m.layers[i], m.dims, in, x, scratch);
 
-  // rows past each length are zero
-  for (int64_t b = 0; b < batch; ++b)
-    std::memset(x + (b * seq_len + lens[b]) * D, 0, sizeof(float) * (seq_len - lens[b]) * D);
+  // out [batch, seq_len, D]: sequence b's tokens, rows past its length zero
+  float* o = out.f32();
+  for (int64_t b = 0; b < batch; ++b) {
+    std::memcpy(o + b * seq_len * D, x + offsets[b] * D, sizeof(float) * lens[b] * D);
+    std::memset(o + (b * seq_len + lens[b]) * D, 0, sizeof(float) * (seq_len - lens[b]) * D);
+  }
   return token_output(std::move(out), lens.data(), req, 0);
 }
 

@@ -52,11 +52,18 @@ struct EncoderDims {
 EncoderLayer load_encoder_layer(const WeightFile& file, Isa isa, const std::string& prefix,
                                 const EncoderDims& dims, float eps);
 
-// Activations of one forward call: sequences of seq_len tokens, row-major [batch·seq_len, dim].
-// key_lengths: [batch] valid tokens per sequence (keys past it are masked), or null.
+// Activations of one forward call, in one of two layouts:
+//   padded: sequences of seq_len tokens, row-major [batch·seq_len, dim]; key_lengths [batch] valid
+//           tokens per sequence (keys past it are masked), or null for all.
+//   packed: offsets [batch + 1] non-null: sequence b is rows [offsets[b], offsets[b+1]) of
+//           [offsets[batch], dim], every row a real token. The linear layers then cost the real
+//           tokens only, and attention runs per sequence. A row's result is the same in both
+//           layouts (the GEMM and LayerNorm compute each row alike whatever the row count).
 struct EncoderInput {
   int64_t batch = 0, seq_len = 0;
   const int32_t* key_lengths = nullptr;
+  const int64_t* offsets = nullptr;
+  int64_t rows() const { return offsets ? offsets[batch] : batch * seq_len; }
 };
 
 // Scratch for one call, sized for batch·seq_len rows.

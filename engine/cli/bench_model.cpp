@@ -34,7 +34,8 @@ const char kHelp[] =
     "of this machine's FMA peak (measured in the same run, same ISA and threads) and peak RSS.\n"
     "\n"
     "  --batch N        inputs per forward pass (default 1)\n"
-    "  --seq-len N      text models: tokens per text, [CLS] and [SEP] included (default 128)\n"
+    "  --seq-len N      text models: tokens per text, start and end tokens included (default 128)\n"
+    "  --min-seq-len N  text models: a mixed batch, lengths drawn from [N, --seq-len] (seed 42)\n"
     "  --image-size N   image models: input height and width (default: the model's crop size;\n"
     "                   transformers take only their own size)\n"
     "  --threads N      worker threads (default 0 = every core this process may use)\n"
@@ -46,6 +47,7 @@ const char kHelp[] =
 struct BenchArgs {
   std::string model;
   int64_t batch = 1, seq_len = 0, image_size = 0, threads = 0, warmup = 2, iters = 10;
+  int64_t min_len = 0;  // --min-seq-len: lengths drawn from [min_len, seq_len] (mixed batches)
   bool json = false;
 };
 
@@ -74,6 +76,8 @@ BenchArgs parse_args(const Args& args) {
       b.batch = parse_count(a, value(), 1, 4096);
     else if (a == "--seq-len")
       b.seq_len = parse_count(a, value(), 2, 1 << 20);
+    else if (a == "--min-seq-len")
+      b.min_len = parse_count(a, value(), 2, 1 << 20);
     else if (a == "--image-size")
       b.image_size = parse_count(a, value(), 1, 8192);
     else if (a == "--threads")
@@ -107,7 +111,9 @@ std::vector<float> synthetic_images(int64_t n, int64_t h, int64_t w) {
 }
 
 // [CLS] + real word-piece ids cycled from an English text + [SEP], seq_len ids per row.
-std::vector<std::vector<int32_t>> synthetic_ids(const Model& model, int64_t n, int64_t seq_len) {
+// With min_len > 0, row i has a length drawn uniformly from [min_len, seq_len] (fixed seed).
+std::vector<std::vector<int32_t>> synthetic_ids(const Model& model, int64_t n, int64_t seq_len,
+                                                int64_t min_len) {
   const std::vector<int32_t> empty = model.tokenize("");  // [CLS] [SEP]
   if (empty.size() != 2) fail("the tokenizer gives ", empty.size(), " ids for \"\"");
   const std::vector<int32_t> words = model.tokenize(
@@ -116,7 +122,17 @@ std::vector<std::vector<int32_t>> synthetic_ids(const Model& model, int64_t n, i
   std::vector<int32_t> row = {empty[0]};
   for (int64_t i = 0; i + 2 < seq_len; ++i) row.push_back(words[1 + i % (words.size() - 2)]);
   row.push_back(empty[1]);
-  return std::vector<std::vector<int32_t>>(static_cast<size_t>(n), row);
+  std::vector<std::vector<int32_t>> rows(static_cast<size_t>(n), row);
+  if (min_len > 0) {
+    std::mt19937 rng(42);
+    std::uniform_int_distribution<int64_t> len(min_len, seq_len);
+    for (auto& r : rows) {
+      const int64_t l = len(rng);
+      r.resize(l);
+      r.back() = empty[1];
+    }
+  }
+  return rows;
 }
 
 double percentile(std::vector<double> sorted, double q) {
@@ -162,13 +178,18 @@ int bench_model(const Args& args) {
   if (model->is_text_model()) {
     if (b.image_size) fail("--image-size applies to image models; ", b.model, " is ", arch);
     seq_len = b.seq_len ? b.seq_len : 128;
-    ids = synthetic_ids(*model, b.batch, seq_len);
+    if (b.min_len > seq_len) fail("--min-seq-len ", b.min_len, " is above --seq-len ", seq_len);
+    ids = synthetic_ids(*model, b.batch, seq_len, b.min_len);
   } else {
     if (b.seq_len) fail("--seq-len applies to text models; ", b.model, " is ", arch);
     image = b.image_size ? b.image_size : crop;
     pixels = synthetic_images(b.batch, image, image);
   }
-  const double flops = model->forward_flops(b.batch, seq_len, image, image);
+  double flops = 0;  // of the real tokens: a mixed batch costs each text its own length
+  if (model->is_text_model())
+    for (const auto& r : ids) flops += model->forward_flops(1, int64_t(r.size()), 0, 0);
+  else
+    flops = model->forward_flops(b.batch, 0, image, image);
 
   EmbedOptions opts;
   opts.batch = static_cast<int>(b.batch);
@@ -210,10 +231,14 @@ int bench_model(const Args& args) {
     j["isa"] = model->isa();
     j["batch"] = b.batch;
     j["threads"] = model->threads();
-    if (model->is_text_model())
+    if (model->is_text_model()) {
       j["seq_len"] = seq_len;
-    else
+      std::vector<int64_t> lengths;
+      for (const auto& r : ids) lengths.push_back(int64_t(r.size()));
+      j["seq_lens"] = lengths;
+    } else {
       j["image_size"] = image;
+    }
     j["warmup"] = b.warmup;
     j["iters"] = b.iters;
     j["load_ms"] = load_ms;
