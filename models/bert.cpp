@@ -124,12 +124,16 @@ ForwardOutput Bert::forward_tokens(Parallel* par, const TokenBatch& tb,
              " is outside the vocabulary [0, ", c.vocab_size, ")");
     }
   }
-  const int64_t rows = batch * seq_len;
+  // Only the real tokens are computed: sequence b is rows [offsets[b], offsets[b+1]) of x.
+  std::vector<int64_t> offsets(static_cast<size_t>(batch + 1), 0);
+  for (int64_t b = 0; b < batch; ++b) offsets[b + 1] = offsets[b] + lens[b];
+  const int64_t rows = offsets[batch];
   Tensor out({batch, seq_len, H});
   if (rows == 0) return token_output(std::move(out), lens.data(), req, 0);
-  float* x = out.f32();
+  std::vector<float> packed(static_cast<size_t>(rows * H));
+  float* x = packed.data();
 
-  // x [B·T, H] = word[ids] + position[t] + token_type[0]; padded rows stay 0
+  // x [rows, H] = word[ids] + position[t] + token_type[0]
   const float* word = m.word.f32();
   const float* pos = m.position.f32();
   const float* type0 = m.token_type0.f32();
@@ -137,20 +141,25 @@ ForwardOutput Bert::forward_tokens(Parallel* par, const TokenBatch& tb,
     for (int64_t t = 0; t < lens[b]; ++t) {
       const float* w = word + int64_t{ids[b * seq_len + t]} * H;
       const float* p = pos + t * H;
-      float* xr = x + (b * seq_len + t) * H;
+      float* xr = x + (offsets[b] + t) * H;
       for (int64_t i = 0; i < H; ++i) xr[i] = w[i] + p[i] + type0[i];
     }
+  // x = LayerNorm(x), eps from the config
   transformer::layer_norm(m.isa, par, m.embed_norm, rows, H, x, x);
 
   // post-norm blocks (all, or up to the requested one): x = LN(x + Attn(x)); x = LN(x + FFN(x))
   const int64_t blocks = req.layer == ForwardRequest::kFinal ? c.layers : req.layer;
   transformer::EncoderScratch scratch(rows, m.dims);
-  const transformer::EncoderInput in{batch, seq_len, lens.data()};
+  const transformer::EncoderInput in{batch, seq_len, nullptr, offsets.data()};
   for (int64_t i = 0; i < blocks; ++i)
     transformer::post_norm_layer(m.isa, par, m.layers[i], m.dims, in, x, scratch);
 
-  for (int64_t b = 0; b < batch; ++b)
-    std::memset(x + (b * seq_len + lens[b]) * H, 0, sizeof(float) * (seq_len - lens[b]) * H);
+  // out [batch, seq_len, H]: sequence b's tokens, rows past its length zero
+  float* o = out.f32();
+  for (int64_t b = 0; b < batch; ++b) {
+    std::memcpy(o + b * seq_len * H, x + offsets[b] * H, sizeof(float) * lens[b] * H);
+    std::memset(o + (b * seq_len + lens[b]) * H, 0, sizeof(float) * (seq_len - lens[b]) * H);
+  }
   if (req.logits) {
     // HF pooler_output: tanh(W · h[CLS] + b), summed in double (one row per text: cheap)
     ForwardOutput po;
@@ -158,12 +167,12 @@ ForwardOutput Bert::forward_tokens(Parallel* par, const TokenBatch& tb,
     po.values = Tensor({batch, H});
     const float* w = m.pooler_w.f32();
     for (int64_t b = 0; b < batch; ++b) {
-      const float* cls = x + b * seq_len * H;
+      const float* cls = x + offsets[b] * H;
       float* y = po.values.f32() + b * H;
-      for (int64_t o = 0; o < H; ++o) {
-        double acc = m.pooler_b.f32()[o];
-        for (int64_t i = 0; i < H; ++i) acc += double(w[o * H + i]) * cls[i];
-        y[o] = static_cast<float>(std::tanh(acc));
+      for (int64_t j = 0; j < H; ++j) {
+        double acc = m.pooler_b.f32()[j];
+        for (int64_t i = 0; i < H; ++i) acc += double(w[j * H + i]) * cls[i];
+        y[j] = static_cast<float>(std::tanh(acc));
       }
     }
     return po;

@@ -179,6 +179,23 @@ class BertParity(unittest.TestCase):
             rel = np.abs(got[i, :n] - alone).max() / np.abs(alone).max()
             self.assertLessEqual(rel, 1e-5, f"row {i} in the batch vs alone: {rel:.3g}")
 
+    def test_keep_head_logits_are_the_pooler_output(self):
+        d = bt.write_hf_dir(self.path("hf"), self.state, SMALL, bt.VOCAB_UNCASED)
+        model = self.export(d, "bert", "--keep-head")
+        ids = self.tokenize(model, TEXTS)
+        lengths = [len(r) for r in ids]
+        padded = np.zeros((len(ids), max(lengths)), dtype=np.int64)
+        for i, r in enumerate(ids):
+            padded[i, :len(r)] = r
+        cls = torch.from_numpy(bt.run_bert(self.torch, padded, lengths)[:, 0]).double()
+        w, b = self.state["pooler.dense.weight"].double(), self.state["pooler.dense.bias"].double()
+        want = torch.tanh(cls @ w.T + b).float().numpy()
+        assert_close(self, self.embed(model, TEXTS, "--logits"), want, "pooler_output")
+        plain = self.export(bt.write_hf_dir(self.path("hf"), self.state, SMALL, bt.VOCAB_UNCASED))
+        r = run([TERN, "embed", plain, "--text", "x", "--logits"])
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("--keep-head", r.stderr)
+
     def test_minilm_and_bert_base_shapes(self):
         for name, cfg in (("minilm", bt.MINILM), ("base2", bt.BASE_2L)):
             with self.subTest(name):
