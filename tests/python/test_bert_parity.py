@@ -386,6 +386,26 @@ class BertParity(unittest.TestCase):
         assert_close(self, self.embed(model, TEXTS), want, "distilbert st")
 
 
+class BenchPeer(unittest.TestCase):
+    """bench/torch_bert.py (the benchmark's PyTorch / ONNX peer) computes the reference's
+    function: HF key names load strictly, padded batches agree."""
+
+    def test_torch_bert_matches_the_reference(self):
+        sys.path.insert(0, str(bt.ROOT / "bench"))
+        import torch_bert
+
+        state = bt.random_bert(SMALL, bt.VOCAB_UNCASED, 3)
+        peer = torch_bert.from_state_dict({"bert." + k: v for k, v in state.items()}, SMALL)
+        ref = bt.TorchBert(state, SMALL)
+        ids = torch.randint(2000, 30000, (3, 20))
+        lengths = torch.tensor([20, 9, 1])
+        mask = (torch.arange(20)[None] < lengths[:, None]).long()
+        with torch.inference_mode():
+            a, b = peer(ids, mask), ref(ids, lengths)
+        for i, n in enumerate(lengths.tolist()):
+            np.testing.assert_allclose(a[i, :n].numpy(), b[i, :n].numpy(), rtol=0,
+                                       atol=1e-5 * float(b[i, :n].abs().max()))
+
 @unittest.skipUnless(TERN.exists(), f"no tern binary at {TERN}")
 class EmbeddingMetadataRobustness(unittest.TestCase):
     """A file whose `embedding` metadata is malformed or disagrees with its tensors is refused at
