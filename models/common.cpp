@@ -23,7 +23,8 @@ Tensor pool_tokens(const float* h, int64_t n, int64_t T, int64_t D, const int32_
     }
     const int64_t first = std::min<int64_t>(len, skip + (pool_from.empty() ? 0 : pool_from[i]));
     if (mode == PoolMode::max) {
-      for (int64_t c = 0; c < D; ++c) y[c] = first < len ? -std::numeric_limits<float>::infinity() : 0.f;
+      for (int64_t c = 0; c < D; ++c)
+        y[c] = first < len ? -std::numeric_limits<float>::infinity() : 0.f;
       for (int64_t t = first; t < len; ++t)
         for (int64_t c = 0; c < D; ++c) y[c] = std::max(y[c], x[t * D + c]);
       continue;
@@ -66,8 +67,8 @@ PreprocessConfig preprocess_from_file(const WeightFile& file, const char* defaul
 }
 
 std::unique_ptr<WordPieceTokenizer> load_wordpiece(const WeightFile& file) {
-  return std::make_unique<WordPieceTokenizer>(file.metadata("vocab"),
-                                              TokenizerConfig::from_json(file.metadata("tokenizer")));
+  return std::make_unique<WordPieceTokenizer>(
+      file.metadata("vocab"), TokenizerConfig::from_json(file.metadata("tokenizer")));
 }
 
 double encoder_block_macs(double tokens, double dim, double ffn) {

@@ -3,17 +3,24 @@
 #include <algorithm>
 
 #include "engine/core/error.hpp"
+#include "engine/core/safetensors_header.hpp"  // quoted()
 
 namespace tern {
 
 const char* pool_mode_name(PoolMode p) {
   switch (p) {
-    case PoolMode::automatic: return "default";
-    case PoolMode::none: return "none";
-    case PoolMode::cls: return "cls";
-    case PoolMode::mean: return "mean";
-    case PoolMode::max: return "max";
-    case PoolMode::mean_sqrt_len: return "mean_sqrt_len";
+    case PoolMode::automatic:
+      return "default";
+    case PoolMode::none:
+      return "none";
+    case PoolMode::cls:
+      return "cls";
+    case PoolMode::mean:
+      return "mean";
+    case PoolMode::max:
+      return "max";
+    case PoolMode::mean_sqrt_len:
+      return "mean_sqrt_len";
   }
   return "?";
 }
@@ -51,10 +58,13 @@ int EmbeddingModel::resolve_layer(const std::string& name) const {
   } else {
     for (const auto& n : names) valid += (valid.empty() ? "" : ", ") + n;
   }
-  fail("layer '", name, "' does not exist in this model; valid layers: ", valid);
+  // quoted(): a name from the command line or a C caller may hold any bytes; the message stays
+  // one line of at most ~80 bytes of it.
+  fail("layer ", quoted(name), " does not exist in this model; valid layers: ", valid);
 }
 
-ForwardOutput EmbeddingModel::forward_images(Parallel*, const Tensor&, const ForwardRequest&) const {
+ForwardOutput EmbeddingModel::forward_images(Parallel*, const Tensor&,
+                                             const ForwardRequest&) const {
   fail("this is a text model: it takes no images");
 }
 

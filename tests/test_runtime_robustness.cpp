@@ -17,6 +17,7 @@
 #include <fstream>
 #include <limits>
 #include <optional>
+#include <random>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -461,5 +462,187 @@ TEST_CASE("N6: huge or non-finite inputs give an Error or a finite result, never
     } catch (const Error& e) {
       CHECK(std::string(e.what()).find("not finite") != std::string::npos);
     }
+  }
+}
+
+// ---- Layers: EmbedOptions::layer and tern_embed_options.layer (issue 22) ------------------------
+
+namespace {
+
+// One C API embedding of a fixed input (a random RGB image or a text), copied out and freed.
+struct CEmbedding {
+  tern_status status = TERN_ERROR;
+  std::string error;
+  std::vector<int64_t> shape;
+  std::vector<float> values;
+};
+
+const char* const kLayerText = "Layers, from the first to the last.";
+constexpr int kLayerImageW = 41, kLayerImageH = 37;
+
+const std::vector<uint8_t>& layer_image() {
+  static const std::vector<uint8_t> rgb = [] {
+    std::vector<uint8_t> v(kLayerImageW * kLayerImageH * 3);
+    std::mt19937 rng(22);
+    for (auto& b : v) b = static_cast<uint8_t>(rng() & 0xFF);
+    return v;
+  }();
+  return rgb;
+}
+
+CEmbedding c_embed(const tern_model* model, bool text, const tern_embed_options& opts) {
+  tern_embedding* e = nullptr;
+  CEmbedding r;
+  r.status = text ? tern_embed_text(model, kLayerText, &opts, &e)
+                  : tern_embed_image_rgb(model, layer_image().data(), kLayerImageW, kLayerImageH,
+                                         &opts, &e);
+  if (r.status != TERN_OK) {
+    CHECK(e == nullptr);
+    r.error = tern_last_error();
+    return r;
+  }
+  REQUIRE(e != nullptr);
+  r.shape.assign(e->shape, e->shape + e->rank);
+  size_t n = 1;
+  for (int64_t d : r.shape) n *= static_cast<size_t>(d);
+  r.values.assign(e->values, e->values + n);
+  tern_embedding_free(e);
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "Layers: C API layer field: every layer runs, the last equals the default, bad ones fail") {
+  for (const char* arch : kArchs) {
+    CAPTURE(arch);
+    const auto path = tiny_model(arch);
+    const auto cpp = load_tiny(arch);
+    if (!path || !cpp) continue;
+    const std::string a = arch;
+    const bool text = a == "distilbert";
+    const std::vector<std::string> layers = cpp->layers();
+    if (a == "resnet50") {
+      CHECK(layers == std::vector<std::string>{"stem", "layer1", "layer2", "layer3", "layer4"});
+    } else {
+      // the tiny exports: distilbert 2 blocks, vit 1 block
+      CHECK(layers == (a == "distilbert" ? std::vector<std::string>{"0", "1", "2"}
+                                         : std::vector<std::string>{"0", "1"}));
+    }
+    tern_model* model = nullptr;
+    REQUIRE(tern_model_load(path->c_str(), 1, nullptr, &model) == TERN_OK);
+    tern_embed_options opts = tern_embed_options_default();
+    CHECK(opts.layer == nullptr);
+    const CEmbedding def = c_embed(model, text, opts);
+    REQUIRE(def.status == TERN_OK);
+    opts.layer = "";
+    const CEmbedding empty = c_embed(model, text, opts);
+    REQUIRE(empty.status == TERN_OK);
+    CHECK(empty.values == def.values);  // "" is the usual output, bit for bit
+
+    for (size_t i = 0; i < layers.size(); ++i) {
+      CAPTURE(layers[i]);
+      opts = tern_embed_options_default();
+      opts.layer = layers[i].c_str();
+      const CEmbedding got = c_embed(model, text, opts);
+      REQUIRE(got.status == TERN_OK);
+      // The C++ API gives the same, bit for bit.
+      EmbedOptions cpp_opts;
+      cpp_opts.layer = layers[i];
+      const Embedding want =
+          text ? cpp->embed_text(kLayerText, cpp_opts)
+               : cpp->embed_image_rgb(layer_image().data(), kLayerImageW, kLayerImageH, cpp_opts);
+      CHECK(got.shape == want.shape);
+      CHECK(got.values == want.values);
+      if (text) {
+        CHECK(got.shape.size() == 2);  // distilbert's default pooling is none: [T, D]
+        CHECK(got.shape.back() == cpp->dim());
+      }
+      if (a == "resnet50") {
+        const int64_t channels[] = {64, 256, 512, 1024, 2048};
+        CHECK(got.shape == std::vector<int64_t>{channels[i]});
+        // --pooling none: the feature map [C, H, W], whose mean over H, W is the pooled vector.
+        opts.pooling = TERN_POOLING_NONE;
+        const CEmbedding map = c_embed(model, text, opts);
+        REQUIRE(map.status == TERN_OK);
+        REQUIRE(map.shape.size() == 3);
+        CHECK(map.shape[0] == channels[i]);
+        const int64_t hw = map.shape[1] * map.shape[2];
+        std::vector<float> mean(static_cast<size_t>(channels[i]));
+        for (int64_t c = 0; c < channels[i]; ++c) {
+          double s = 0;
+          for (int64_t p = 0; p < hw; ++p) s += map.values[c * hw + p];
+          mean[c] = static_cast<float>(s / double(hw));
+        }
+        CHECK(test::max_rel_diff(mean.data(), got.values.data(), mean.size()) <= 1e-5);
+        // --normalize on a feature map: the whole map is one unit vector.
+        opts.normalize = 1;
+        const CEmbedding unit = c_embed(model, text, opts);
+        REQUIRE(unit.status == TERN_OK);
+        REQUIRE(unit.shape == map.shape);
+        double ss = 0;
+        for (float v : map.values) ss += double(v) * v;
+        std::vector<float> want(map.values.size());
+        for (size_t k = 0; k < want.size(); ++k)
+          want[k] = static_cast<float>(map.values[k] / std::sqrt(ss));
+        CHECK(test::max_rel_diff(unit.values.data(), want.data(), want.size()) <= 1e-6);
+      }
+      if (text) {
+        // --normalize on tokens: every token row is a unit vector.
+        opts.normalize = 1;
+        const CEmbedding unit = c_embed(model, text, opts);
+        REQUIRE(unit.status == TERN_OK);
+        REQUIRE(unit.shape == got.shape);
+        for (int64_t t = 0; t < unit.shape[0]; ++t) {
+          double ss = 0;
+          for (int64_t c = 0; c < unit.shape[1]; ++c) {
+            const double v = unit.values[t * unit.shape[1] + c];
+            ss += v * v;
+          }
+          CHECK(std::fabs(ss - 1.0) <= 1e-5);
+        }
+      }
+      if (a == "vit_b_16") CHECK(got.shape == std::vector<int64_t>{cpp->dim()});  // cls pooling
+      if (i + 1 < layers.size()) CHECK(got.values != def.values);
+    }
+    // The last layer: the default itself for ResNet50 and DistilBERT; for ViT the default adds the
+    // final LayerNorm.
+    opts = tern_embed_options_default();
+    opts.layer = "-1";
+    const CEmbedding last = c_embed(model, text, opts);
+    if (a == "resnet50") {
+      CHECK(last.status == TERN_ERROR);  // named stages only
+    } else {
+      REQUIRE(last.status == TERN_OK);
+      CHECK((last.values == def.values) == (a == "distilbert"));
+    }
+    opts.layer = layers.back().c_str();
+    const CEmbedding by_name = c_embed(model, text, opts);
+    REQUIRE(by_name.status == TERN_OK);
+    CHECK((by_name.values == def.values) == (a != "vit_b_16"));
+
+    for (const char* bad : {"nope", "layer9", "99", "-99", " 0", "1 "}) {
+      CAPTURE(bad);
+      opts.layer = bad;
+      const CEmbedding r = c_embed(model, text, opts);
+      CHECK(r.status == TERN_ERROR);
+      CHECK(r.error.find("layer '" + std::string(bad) + "' does not exist") != std::string::npos);
+      if (a == "resnet50") {
+        CHECK(r.error.find("stem, layer1, layer2, layer3, layer4") != std::string::npos);
+      } else {
+        CHECK(r.error.find("0.." + layers.back()) != std::string::npos);
+      }
+      CHECK(r.error.find('\n') == std::string::npos);
+    }
+    // Any bytes a C caller passes: one line, the name escaped and cut.
+    const std::string odd = "layer2\nfake: second line\x01" + std::string(500, 'x');
+    opts.layer = odd.c_str();
+    const CEmbedding r = c_embed(model, text, opts);
+    CHECK(r.status == TERN_ERROR);
+    CHECK(r.error.find("layer 'layer2\\x0afake: second line\\x01xxx") != std::string::npos);
+    CHECK(r.error.find("...' does not exist") != std::string::npos);
+    CHECK(r.error.find('\n') == std::string::npos);
+    CHECK(r.error.size() < 300);
+    tern_model_free(model);
   }
 }
