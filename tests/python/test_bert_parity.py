@@ -196,6 +196,57 @@ class BertParity(unittest.TestCase):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("--keep-head", r.stderr)
 
+    def test_layers(self):
+        """--layer 0 (the embeddings after their LayerNorm), 1, -1 (= 2, the default output): HF
+        hidden_states[k]; on a sentence-transformers file a layer is pooled without the Dense
+        layers."""
+        model = self.export(bt.write_hf_dir(self.path("hf"), self.state, SMALL, bt.VOCAB_UNCASED))
+        lengths = [9, 4]
+        ids = self.random_ids(2, 9)
+        ids[1, 3], ids[1, 4:] = 102, 0
+        t = torch.from_numpy(ids)
+        m = self.torch
+        with torch.inference_mode():
+            h = [m.norm(m.word[t] + m.pos[:9][None] + m.types[0])]
+            pad = torch.arange(9)[None, :] >= torch.tensor(lengths)[:, None]
+            for layer in m.layers:
+                h.append(layer(h[-1], src_key_padding_mask=pad))
+        for name, k in (("0", 0), ("1", 1), ("-1", 2), ("2", 2)):
+            with self.subTest(layer=name):
+                d = self.path("rm")
+                d.mkdir()
+                np.save(d / "ids.npy", ids.astype(np.int32))
+                np.save(d / "len.npy", np.array(lengths, dtype=np.int32))
+                r = run([RUN_MODEL, model, d / "ids.npy", d / "out.npy", "--lengths",
+                         d / "len.npy", "--layer", name])
+                self.assertEqual(r.returncode, 0, r.stderr)
+                got = np.load(d / "out.npy")
+                for i, n in enumerate(lengths):
+                    assert_close(self, got[i, :n], h[k][i, :n].numpy(), f"layer {name} row {i}")
+        dn = bt.random_dense(SMALL["hidden_size"], 16, True, "tanh", 2)
+        st = self.st_model(pooling="mean", dense=[dn], normalize=True)
+        tok = self.tokenize(st, TEXTS[:2])
+        lens = [len(r) for r in tok]
+        padded = np.zeros((2, max(lens)), dtype=np.int64)
+        for i, r in enumerate(tok):
+            padded[i, :len(r)] = r
+        d = self.path("rm")
+        d.mkdir()
+        np.save(d / "ids.npy", padded.astype(np.int32))
+        np.save(d / "len.npy", np.array(lens, dtype=np.int32))
+        r = run([RUN_MODEL, st, d / "ids.npy", d / "out.npy", "--lengths", d / "len.npy",
+                 "--layer", "1", "--pooling", "mean"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        got = np.load(d / "out.npy")
+        self.assertEqual(got.shape, (2, SMALL["hidden_size"]))
+        t = torch.from_numpy(padded)
+        with torch.inference_mode():
+            x = m.norm(m.word[t] + m.pos[:padded.shape[1]][None] + m.types[0])
+            pad = torch.arange(padded.shape[1])[None, :] >= torch.tensor(lens)[:, None]
+            x = m.layers[0](x, src_key_padding_mask=pad).numpy()
+        want = np.stack([bt.st_pool(x[i], n, "mean") for i, n in enumerate(lens)])
+        assert_close(self, got, want.astype(np.float32), "st --layer 1")
+
     def test_minilm_and_bert_base_shapes(self):
         for name, cfg in (("minilm", bt.MINILM), ("base2", bt.BASE_2L)):
             with self.subTest(name):
