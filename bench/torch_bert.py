@@ -146,7 +146,8 @@ def from_state_dict(state_dict: dict, hf_config: dict | None = None) -> BertMode
     vocab, hidden = sd["embeddings.word_embeddings.weight"].shape
     model = BertModel(
         vocab_size=vocab, hidden_size=hidden,
-        num_hidden_layers=1 + max(int(k.split(".")[2]) for k in sd if k.startswith("encoder.layer.")),
+        num_hidden_layers=1 + max(int(k.split(".")[2]) for k in sd
+                                  if k.startswith("encoder.layer.")),
         num_attention_heads=int(cfg.get("num_attention_heads", max(1, hidden // 64))),
         intermediate_size=sd["encoder.layer.0.intermediate.dense.weight"].shape[0],
         max_position_embeddings=sd["embeddings.position_embeddings.weight"].shape[0],

@@ -166,7 +166,8 @@ def load_weights_file(path: str) -> dict[str, torch.Tensor]:
 
 def _tokenizer_json(path: str) -> tuple[list[str], dict]:
     """tokenizer.json (HF fast tokenizer): the WordPiece vocabulary by id, and the BertNormalizer
-    settings as tokenizer_config.json keys (do_lower_case, strip_accents, tokenize_chinese_chars)."""
+    settings as tokenizer_config.json keys (do_lower_case, strip_accents,
+    tokenize_chinese_chars)."""
     tok = _json_file(path)
     model = tok.get("model")
     if not isinstance(model, dict) or not isinstance(model.get("vocab"), dict):

@@ -5,7 +5,8 @@ A sentence-transformers directory names its modules, in order, in `modules.json`
     [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
      {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
      {"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"},
-     {"idx": 3, "name": "3", "path": "3_Normalize", "type": "sentence_transformers.models.Normalize"}]
+     {"idx": 3, "name": "3", "path": "3_Normalize",
+      "type": "sentence_transformers.models.Normalize"}]
 
 Tern runs the chain Transformer -> Pooling -> Dense* -> Normalize?, which is what the published
 BERT-family models use. load_directory() reads it into a Source: the Transformer's Hugging Face

@@ -1,8 +1,8 @@
 """BERT / sentence-transformers test fixtures, built at test time (HF transformers is not here).
 
-- TorchBert: HF BertModel's forward from torch.nn parts. nn.TransformerEncoderLayer(norm_first=False,
-  activation="gelu") computes x = norm1(x + attn(x)); x = norm2(x + linear2(gelu(linear1(x)))),
-  which is BertLayer once in_proj = [query; key; value], out_proj = attention.output.dense,
+- TorchBert: HF BertModel's forward from torch.nn parts. nn.TransformerEncoderLayer(
+  norm_first=False, activation="gelu") computes x = norm1(x + attn(x));
+  x = norm2(x + linear2(gelu(linear1(x)))), which is BertLayer once in_proj = [query; key; value], out_proj = attention.output.dense,
   norm1 = attention.output.LayerNorm, linear1 = intermediate.dense, linear2 = output.dense,
   norm2 = output.LayerNorm. In front: LayerNorm(word[ids] + position[t] + token_type[0]).
 - explicit_bert: the same forward written out with matmuls (a check on TorchBert itself).
@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import json
-import os
 import struct
 import sys
 from pathlib import Path
@@ -113,7 +112,8 @@ def explicit_bert(state: dict, cfg: dict, ids: np.ndarray) -> np.ndarray:
     ln = torch.nn.functional.layer_norm
     ids = torch.from_numpy(np.asarray(ids, dtype=np.int64))
     t = len(ids)
-    x = (s["embeddings.word_embeddings.weight"][ids] + s["embeddings.position_embeddings.weight"][:t]
+    x = (s["embeddings.word_embeddings.weight"][ids]
+         + s["embeddings.position_embeddings.weight"][:t]
          + s["embeddings.token_type_embeddings.weight"][0])
     x = ln(x, (h,), s["embeddings.LayerNorm.weight"], s["embeddings.LayerNorm.bias"], eps)
     for i in range(cfg["num_hidden_layers"]):
@@ -289,8 +289,7 @@ def write_st_dir(d: Path, hf_writer, *, pooling: str = "mean", include_prompt: b
     (d / "1_Pooling").mkdir(exist_ok=True)
     (d / "1_Pooling" / "config.json").write_text(
         json.dumps(pooling_config(hidden, pooling, include_prompt)))
-    n_in = hidden
-    for k, dn in enumerate(dense):
+    for dn in dense:
         idx = len(modules)
         sub = d / f"{idx}_Dense"
         sub.mkdir(exist_ok=True)
@@ -304,7 +303,6 @@ def write_st_dir(d: Path, hf_writer, *, pooling: str = "mean", include_prompt: b
             w["linear.bias"] = dn["bias"]
         write_weights(sub, w, fmt)
         modules.append({"idx": idx, "name": str(idx), "path": f"{idx}_Dense", "type": ST + "Dense"})
-        n_in = n_out
     if normalize:
         idx = len(modules)
         modules.append({"idx": idx, "name": str(idx), "path": f"{idx}_Normalize",

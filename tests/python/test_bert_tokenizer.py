@@ -18,8 +18,6 @@ import unicodedata
 import unittest
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bert_testlib as bt  # noqa: E402
 

@@ -44,8 +44,9 @@ _LAYER_TENSORS = (
 
 
 def add_arguments(parser) -> None:
-    g = parser.add_argument_group("bert (--random-init sizes; default bert-base; "
-                                  "all-MiniLM-L6: --hidden-size 384 --layers 6 --intermediate 1536)")
+    g = parser.add_argument_group(
+        "bert (--random-init sizes; default bert-base; "
+        "all-MiniLM-L6: --hidden-size 384 --layers 6 --intermediate 1536)")
     g.add_argument("--hidden-size", type=int, default=None, help="hidden size (768)")
     g.add_argument("--layers", type=int, default=None, help="encoder layers (12)")
     g.add_argument("--heads", type=int, default=None,
@@ -142,8 +143,8 @@ def _strip(state: dict) -> dict:
             continue
         name = _canonical_key(key)
         if name in out:
-            raise ExportError(f"tensor {name} appears twice in the checkpoint (with and without the "
-                              "bert. prefix, or as both weight and gamma)")
+            raise ExportError(f"tensor {name} appears twice in the checkpoint (with and without "
+                              "the bert. prefix, or as both weight and gamma)")
         out[name] = value
     return out
 
@@ -200,11 +201,13 @@ def _config(source: Source, state: dict, heads: int | None) -> dict:
             try:
                 value = int(hc[key])
             except (TypeError, ValueError):
-                raise ExportError(f"config.json {key} is {hc[key]!r}, expected an integer") from None
+                raise ExportError(f"config.json {key} is {hc[key]!r}, expected an "
+                                  "integer") from None
             if value != cfg[key]:
                 raise ExportError(f"config.json {key} = {hc[key]} but the tensors say {cfg[key]}")
     if not (0 < cfg["layer_norm_eps"] < 1):
-        raise ExportError(f"config.json layer_norm_eps is {cfg['layer_norm_eps']}, expected in (0, 1)")
+        raise ExportError(f"config.json layer_norm_eps is {cfg['layer_norm_eps']}, expected in "
+                          "(0, 1)")
     if h % cfg["num_attention_heads"]:
         raise ExportError(f"hidden_size {h} is not a multiple of num_attention_heads "
                           f"{cfg['num_attention_heads']}")
