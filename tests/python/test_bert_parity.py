@@ -458,6 +458,29 @@ class BenchPeer(unittest.TestCase):
                                        atol=1e-5 * float(b[i, :n].abs().max()))
 
 @unittest.skipUnless(TERN.exists(), f"no tern binary at {TERN}")
+class Bench(unittest.TestCase):
+    def test_tern_bench_counts_the_benchmarks_flops(self):
+        """`tern bench` on a bert file (MiniLM-L6 shape) runs and reports the FLOPs that
+        bench/flops.py (the comparison runner) counts for that config."""
+        sys.path.insert(0, str(bt.ROOT / "bench"))
+        import flops
+
+        with tempfile.TemporaryDirectory() as tmp:
+            model = Path(tmp) / "minilm.tern"
+            r = run([sys.executable, EXPORT, "bert", "--random-init", "--hidden-size", "384",
+                     "--layers", "6", "--heads", "12", "--intermediate", "1536", "--vocab",
+                     bt.VOCAB_UNCASED, "-o", model])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            r = run([TERN, "bench", model, "--json", "--iters", "1", "--warmup", "0",
+                     "--seq-len", "32", "--batch", "2", "--threads", "1"])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            j = json.loads(r.stdout.strip().splitlines()[-1])
+            self.assertEqual(j["architecture"], "bert")
+            cfg = {"num_hidden_layers": 6, "hidden_size": 384, "intermediate_size": 1536}
+            self.assertAlmostEqual(j["gflop_per_forward"],
+                                   flops.forward_flops("bert", cfg, 2, seq_len=32) / 1e9, places=6)
+
+@unittest.skipUnless(TERN.exists(), f"no tern binary at {TERN}")
 class EmbeddingMetadataRobustness(unittest.TestCase):
     """A file whose `embedding` metadata is malformed or disagrees with its tensors is refused at
     load with one line naming the file and the field (files edited after export)."""
