@@ -1,8 +1,10 @@
 #pragma once
-// Instruction-set levels that kernels are compiled for. A kernel family provides one
-// implementation per level in files named *_scalar.cpp, *_avx2.cpp, *_avx512.cpp; only those
-// files get -m flags (see CMakeLists.txt). Which level runs is decided once by the engine
-// (engine/core/cpu.hpp: detection + the TERN_ISA cap) and passed down; kernels never probe the CPU.
+// Instruction-set levels that kernels are compiled for. A kernel family (one folder, one namespace)
+// provides one implementation per level in files named *_scalar.cpp, *_avx2.cpp, *_avx512.cpp;
+// only those files get -m flags (see CMakeLists.txt). Each defines its level's config struct of
+// function pointers, and the family's xxx_config(isa) picks one (docs/KERNELS.md). Which level
+// runs is decided once by the engine (engine/core/cpu.hpp: detection + the TERN_ISA cap) and
+// passed down; kernels never probe the CPU.
 #include <cstdint>
 
 namespace tern {

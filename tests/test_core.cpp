@@ -64,6 +64,10 @@ TEST_CASE("thread pool: every task runs exactly once, for 1, 2, 3 and 7 threads"
     for (auto& g : grid) CHECK(g.load() == 1);
   }
   CHECK_THROWS_AS(ThreadPool(-1), Error);
+  // The documented maximum (8 x cores) is accepted; one more is refused before any thread starts.
+  CHECK(max_threads() == kThreadsPerCoreMax * available_cores());
+  CHECK(ThreadPool(max_threads()).num_threads() == max_threads());
+  CHECK_THROWS_WITH_AS(ThreadPool(max_threads() + 1), doctest::Contains("over the maximum"), Error);
   ThreadPool automatic(0);
   CHECK(automatic.num_threads() == available_cores());
 }

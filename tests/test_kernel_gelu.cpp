@@ -1,4 +1,4 @@
-// Vector exp / erf / GELU (kernels/math, kernels/activation) against the C++ standard library in
+// Vector exp / erf / GELU (kernels/vmath, kernels/activation) against the C++ standard library in
 // double precision, over the whole float range that matters plus ±inf, NaN and huge values.
 #include <cmath>
 #include <cstring>
@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "kernels/activation/gelu.hpp"
-#include "kernels/math/vec_math.hpp"
+#include "kernels/vmath/vec_math.hpp"
 #include "test_util.hpp"
 
 using namespace tern;
@@ -106,7 +106,7 @@ TEST_CASE("gelu: within 1e-6 absolute of the exact erf form for every ISA, odd l
     for (int64_t n : {int64_t(0), int64_t(1), int64_t(7), int64_t(17), int64_t(x.size())}) {
       CAPTURE(n);
       std::vector<float> y(x.begin(), x.begin() + n);
-      gelu(isa, n, y.data(), y.data());
+      activation::gelu(isa, n, y.data(), y.data());
       double worst = 0;
       float worst_x = 0;
       for (int64_t i = 0; i < n; ++i) {
@@ -118,7 +118,7 @@ TEST_CASE("gelu: within 1e-6 absolute of the exact erf form for every ISA, odd l
     }
     const float special[] = {kInf, -kInf, kNan, 1e30f, -1e30f, 100.f, -100.f, 3e38f};
     float out[8];
-    gelu(isa, 8, special, out);
+    activation::gelu(isa, 8, special, out);
     CHECK(out[0] == kInf);
     CHECK(std::isnan(out[1]));
     CHECK(std::isnan(out[2]));

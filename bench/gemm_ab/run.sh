@@ -4,11 +4,11 @@
 # REV: a git revision, or "." for the working tree. Each becomes a shared object built from that
 # revision's kernels/gemm (Release flags, as CMakeLists.txt), loaded next to the others by
 # compare.cpp, checked for agreement and timed alternately; GFLOP/s as a percentage of the FMA
-# peak that build/tern (or $TERN_BIN) measures for the same ISA and thread count.
+# peak that build/tern_kernel_bench (or $TERN_KERNEL_BENCH) measures for the same ISA and threads.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 HERE="$ROOT/bench/gemm_ab"
-TERN_BIN="${TERN_BIN:-$ROOT/build/tern}"
+BENCH_BIN="${TERN_KERNEL_BENCH:-$ROOT/build/tern_kernel_bench}"
 isa=avx2 threads=1 rounds=25 revs=() shapes=()
 while (($#)); do
   case "$1" in
@@ -21,7 +21,8 @@ while (($#)); do
   esac
 done
 ((${#revs[@]})) || { echo "run.sh: name at least one revision (or . for the working tree)" >&2; exit 2; }
-[[ -x "$TERN_BIN" ]] || { echo "run.sh: $TERN_BIN not found: build first (cmake --build build)" >&2; exit 2; }
+[[ -x "$BENCH_BIN" ]] || {
+  echo "run.sh: $BENCH_BIN not found: cmake --build build --target tern_kernel_bench" >&2; exit 2; }
 case "$isa" in avx2|avx512|scalar) ;; *) echo "run.sh: --isa avx2|avx512|scalar" >&2; exit 2 ;; esac
 
 work="$(mktemp -d)"
@@ -44,8 +45,10 @@ for rev in "${revs[@]}"; do
   mkdir -p "$obj"
   inc=(-I"$src" -I"$src/engine/include")
   objs=()
-  for f in "$src"/kernels/gemm/*.cpp "$src"/kernels/math/*.cpp "$src"/engine/core/thread_pool.cpp \
-           "$HERE/variant.cpp"; do
+  # The vector math lived in kernels/math before it became kernels/vmath: take whichever exists.
+  shopt -s nullglob
+  for f in "$src"/kernels/gemm/*.cpp "$src"/kernels/math/*.cpp "$src"/kernels/vmath/*.cpp \
+           "$src"/engine/core/thread_pool.cpp "$HERE/variant.cpp"; do
     flags=()
     [[ "$f" == *_avx2.cpp ]] && flags=("${avx2[@]}")
     [[ "$f" == *_avx512.cpp ]] && flags=("${avx512[@]}")
@@ -57,7 +60,7 @@ for rev in "${revs[@]}"; do
   sos+=("$work/$name.so")
 done
 "$CXX" -O2 -std=c++20 "$HERE/compare.cpp" -o "$work/compare" -ldl
-peak="$(TERN_ISA="$isa" "$TERN_BIN" bench --kernel gemm --shape 64x64x64 --iters 1 --threads "$threads" --json |
+peak="$(TERN_ISA="$isa" "$BENCH_BIN" gemm --shape 64x64x64 --iters 1 --threads "$threads" --json |
         sed -n 's/.*"peak_gflops":\([0-9.e+]*\).*/\1/p')"
 echo "isa $isa, threads $threads, FMA peak $peak GFLOP/s (fastest runs, $rounds alternating rounds)"
 TERN_AB_ISA="$isa" TERN_AB_THREADS="$threads" "$work/compare" --peak "$peak" --rounds "$rounds" \

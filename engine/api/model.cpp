@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "engine/api/sentence_defaults.hpp"
+#include "engine/api/tokenize_checked.hpp"
 #include "engine/core/cpu.hpp"
 #include "engine/core/error.hpp"
 #include "engine/core/image.hpp"
@@ -206,6 +207,9 @@ std::unique_ptr<Model> Model::load(const std::string& path, const Options& optio
     fail("ISA ", isa_name(impl->isa), " is not supported by this CPU (best: ",
          isa_name(best_supported_isa()), ")");
   if (options.threads < 0) fail("threads must be >= 0 (0 = all cores), got ", options.threads);
+  if (options.threads > max_threads())
+    fail("threads ", options.threads, " is over the maximum of ", max_threads(), " (",
+         kThreadsPerCoreMax, " x the cores available)");
   impl->file = WeightFile::open(path);
   const WeightFile& f = *impl->file;
   impl->arch = f.architecture();
@@ -328,19 +332,7 @@ std::vector<Embedding> Model::embed_preprocessed(const float* nchw, int64_t n, i
 
 std::vector<int32_t> Model::tokenize(const std::string& text, bool truncate, int max_length) const {
   require(impl_->tokenizer != nullptr, "this is an image model: it has no tokenizer");
-  const int model_max = impl_->tokenizer->max_length();
-  if (max_length < 0 || max_length > model_max)
-    fail("max length ", max_length, " is out of range (1..", model_max, ")");
-  std::vector<int32_t> ids = impl_->tokenizer->encode(text, truncate);
-  if (max_length > 0 && static_cast<int>(ids.size()) > max_length) {
-    if (!truncate)
-      fail("text has ", ids.size(), " tokens, more than the maximum of ", max_length,
-           " (use --truncate to cut it)");
-    const int32_t sep = ids.back();
-    ids.resize(max_length);
-    ids.back() = sep;
-  }
-  return ids;
+  return tokenize_checked(*impl_->tokenizer, text, truncate, max_length);
 }
 
 Embedding Model::embed_text(const std::string& text, const EmbedOptions& opts) const {

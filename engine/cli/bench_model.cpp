@@ -11,14 +11,9 @@
 #include <random>
 #include <vector>
 
-#include "engine/core/cpu.hpp"
-#include "engine/core/error.hpp"
+#include "tern/error.hpp"
+#include "engine/frontend/text.hpp"
 #include "tern/tern.hpp"
-
-#if __has_include("kernels/peak/peak.hpp")
-#include "kernels/peak/peak.hpp"
-#define TERN_HAVE_PEAK 1
-#endif
 
 namespace tern::cli {
 namespace {
@@ -214,13 +209,7 @@ int bench_model(const Args& args) {
 
   // The peak of the instructions this model runs, on as many threads as it uses: measured after
   // the timing so that it does not heat the timed runs.
-  const Isa isa = parse_isa(model->isa());
-#ifdef TERN_HAVE_PEAK
-  const double peak = measure_fma_peak_gflops(isa, model->threads());
-#else
-  (void)isa;
-  const double peak = 0;  // the FMA-peak measurement (kernels/peak/) has not landed yet
-#endif
+  const double peak = fma_peak_gflops(model->threads(), model->isa());
   const double rss = peak_rss_mb();
   const double items_per_s = double(b.batch) * 1000.0 / median_ms;
 
@@ -253,13 +242,15 @@ int bench_model(const Args& args) {
     j["peak_gflops"] = peak > 0 ? nlohmann::json(peak) : nlohmann::json(nullptr);
     j["fraction_of_peak"] = peak > 0 ? nlohmann::json(gflops / peak) : nlohmann::json(nullptr);
     j["peak_rss_mb"] = rss;
-    std::printf("%s\n", j.dump().c_str());
+    // Valid UTF-8 JSON whatever the model's path: bytes that are not UTF-8 become U+FFFD.
+    std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     return 0;
   }
   const std::string shape = model->is_text_model()
                                 ? std::to_string(seq_len) + " tokens"
                                 : std::to_string(image) + "x" + std::to_string(image);
-  std::printf("model       %s (%s), batch %lld, %s\n", b.model.c_str(), arch.c_str(),
+  std::printf("model       %s (%s), batch %lld, %s\n", frontend::printable(b.model).c_str(),
+              arch.c_str(),
               static_cast<long long>(b.batch), shape.c_str());
   std::printf("isa         %s, %d threads\n", model->isa().c_str(), model->threads());
   std::printf("load        %.1f ms\n", load_ms);

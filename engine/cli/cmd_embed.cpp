@@ -1,69 +1,72 @@
 // `tern embed`: images or texts in, embeddings out (.npy, .jsonl or JSON lines on stdout).
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <chrono>
+#include <climits>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <iostream>
-#include <sstream>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "engine/cli/commands.hpp"
 #include "engine/cli/progress.hpp"
-#include "engine/core/error.hpp"
-#include "engine/core/npy.hpp"
+#include "engine/cli/text_args.hpp"
+#include "engine/frontend/args.hpp"
+#include "engine/frontend/output.hpp"
+#include "engine/frontend/text.hpp"
 #include "tern/tern.hpp"
 
 namespace tern::cli {
 namespace {
 
+using frontend::printable;
+
 const char kHelp[] =
     "usage: tern embed MODEL.tern [IMAGE|DIR ...] [--text TEXT ...] [--text-file FILE] [options]\n"
     "\n"
-    "Embeds images (image models: resnet50, vit_b_16) or texts (distilbert, bert), in input order.\n"
+    "Embeds images (image models) or texts (text models), in input order.\n"
     "A directory stands for the .jpg/.jpeg/.png files under it, recursively, sorted by path.\n"
+    "Symlinks to files are followed; symlinked directories are not (no loops), and dangling\n"
+    "symlinks, FIFOs/devices with an image name and unreadable directories are skipped: their\n"
+    "count is printed on stderr.\n"
     "\n"
     "inputs:\n"
-    "  --text TEXT ...      texts to embed (every argument up to the next option)\n"
-    "  --text-file FILE     one text per line, UTF-8; '-' reads standard input\n"
+    "  --text TEXT ...      texts to embed (every argument up to the next option; after `--`,\n"
+    "                       every argument; '-5' and '-' are texts, not options)\n"
+    "  --text-file FILE     one text per line, UTF-8, read as a stream; '-' reads standard input\n"
     "output:\n"
-    "  -o, --output FILE    .npy (float32) or .jsonl; default: JSON lines on stdout\n"
+    "  -o, --output FILE    .npy (float32) or .jsonl; default: JSON lines on stdout. It must not\n"
+    "                       be one of the inputs. A new file's mode follows the umask; an "
+    "existing\n"
+    "                       file keeps its mode\n"
     "                       .npy shapes: [N, D] pooled; [T, D] one unpooled text;\n"
-    "                       [N, T, D] unpooled images; several unpooled texts are ragged: use .jsonl\n"
-    "  --pooling P          none | cls | mean | max | mean_sqrt_len. Defaults: resnet50\n"
-    "                       its global average pool (mean), vit_b_16 cls, distilbert and bert\n"
-    "                       none (one vector per token); a sentence-transformers file its own\n"
-    "                       (tern info shows it)\n"
+    "                       [N, T, D] unpooled images; several unpooled texts are ragged: use "
+    ".jsonl\n"
+    "  --pooling P          none | cls | mean | max | mean_sqrt_len; default: the model's default\n"
+    "                       pooling (tern info shows the architecture; image models pool, text\n"
+    "                       models give one vector per token, a sentence-transformers file pools\n"
+    "                       as its directory said)\n"
     "  --normalize          L2-normalise each output vector\n"
-    "  --logits             class scores instead of embeddings (needs a file exported with --keep-head)\n"
+    "  --logits             class scores instead of embeddings (needs a file exported with "
+    "--keep-head)\n"
     "options:\n"
     "  --batch N            inputs per forward pass (default 8)\n"
-    "  --threads N          worker threads (default 0 = all available cores)\n"
-    "  --max-length N       text: at most N tokens including [CLS] and [SEP] (default: the model's)\n"
-    "  --truncate           text: cut longer texts instead of failing\n"
+    "  --threads N          worker threads: 0 (default) = all available cores; at most 8 x the\n"
+    "                       available cores (more is refused)\n"
+    "  --max-length N       text: at most N tokens including [CLS] and [SEP]: 2 up to the model's\n"
+    "                       limit (default: that limit)\n"
+    "  --truncate           text: cut longer texts (and text-file lines over 1 MiB) instead of "
+    "failing\n"
     "  --prompt NAME        text: prepend the file's prompt NAME (sentence-transformers prompts)\n"
     "  --prompt-text TEXT   text: prepend TEXT to every text (e.g. \"query: \")\n"
-    "  --keep-going         embed what can be embedded, list the failures, exit 1 if any\n"
+    "  --keep-going         embed what can be embedded, list the failures, exit 1 if any (an\n"
+    "                       unreadable text file still stops the command)\n"
     "  --quiet              no progress bar\n"
+    "\n" TERN_TEXT_FILE_HELP
     "\n"
+    "JSON output: \"input\" is the input's name (a path, \"text N\" or FILE:LINE); bytes of a "
+    "name\n"
+    "that are not UTF-8 are written as U+FFFD, so every line is valid UTF-8 JSON.\n"
     "Errors name the input and exit non-zero. Output files are written whole or not at all.\n";
-
-struct Input {
-  std::string name;  // path, or "text N"
-  std::string text;  // texts only
-};
-
-int parse_int(const std::string& flag, const std::string& v) {
-  try {
-    size_t pos = 0;
-    const int x = std::stoi(v, &pos);
-    if (pos == v.size()) return x;
-  } catch (...) {
-  }
-  fail(flag, ": expected an integer, got '", v, "'");
-}
 
 bool is_image_file(const std::filesystem::path& p) {
   std::string ext = p.extension().string();
@@ -71,91 +74,120 @@ bool is_image_file(const std::filesystem::path& p) {
   return ext == ".jpg" || ext == ".jpeg" || ext == ".png";
 }
 
-void add_path(const std::string& arg, std::vector<Input>& out) {
+struct Skipped {
+  int symlinked_dirs = 0, dangling = 0, special = 0, unreadable = 0;
+  int total() const { return symlinked_dirs + dangling + special + unreadable; }
+};
+
+std::string plural(int n, const char* one, const char* many) {
+  return std::to_string(n) + " " + (n == 1 ? one : many);
+}
+
+// The image files under `dir`, recursively, sorted by path.
+void add_directory(const std::string& dir, std::vector<std::string>& out) {
   namespace fs = std::filesystem;
-  std::error_code ec;
-  if (fs::is_directory(arg, ec)) {
-    std::vector<std::string> found;
-    for (auto it = fs::recursive_directory_iterator(arg, fs::directory_options::skip_permission_denied, ec);
-         !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
-      if (it->is_regular_file(ec) && is_image_file(it->path())) found.push_back(it->path().string());
-    if (ec) fail(arg, ": cannot list directory: ", ec.message());
-    if (found.empty()) fail(arg, ": directory contains no .jpg, .jpeg or .png files");
-    std::sort(found.begin(), found.end());
-    for (auto& f : found) out.push_back({f, ""});
-  } else {
-    out.push_back({arg, ""});
-  }
-}
-
-void add_text_file(const std::string& path, std::vector<Input>& out) {
-  std::ifstream file;
-  std::istream* in = &std::cin;
-  if (path != "-") {
-    struct stat st;
-    if (::stat(path.c_str(), &st) != 0) fail(path, ": cannot open: no such file");
-    if (S_ISDIR(st.st_mode)) fail(path, ": is a directory, expected a text file");
-    file.open(path, std::ios::binary);
-    if (!file) fail(path, ": cannot open");
-    in = &file;
-  }
-  const std::string label = path == "-" ? "stdin" : path;
-  std::string line;
-  int64_t n = 0;
-  while (std::getline(*in, line)) {
-    ++n;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    out.push_back({label + ":" + std::to_string(n), line});
-  }
-  if (in->bad()) fail(label, ": read error");
-}
-
-void json_string(std::ostream& os, const std::string& s) {
-  os << '"';
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': os << "\\\""; break;
-      case '\\': os << "\\\\"; break;
-      case '\n': os << "\\n"; break;
-      case '\r': os << "\\r"; break;
-      case '\t': os << "\\t"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-          os << buf;
-        } else {
-          os << static_cast<char>(c);
-        }
+  std::vector<std::string> found;
+  std::vector<fs::path> pending{fs::path(dir)};
+  Skipped skipped;
+  while (!pending.empty()) {
+    const fs::path d = pending.back();
+    pending.pop_back();
+    std::error_code ec;
+    fs::directory_iterator it(d, ec);
+    if (ec) {
+      if (d == fs::path(dir))
+        throw Error(printable(dir) + ": cannot list directory: " + ec.message());
+      ++skipped.unreadable;
+      continue;
+    }
+    for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
+      const fs::path& p = it->path();
+      std::error_code e1, e2;
+      const fs::file_status own = fs::symlink_status(p, e1);
+      if (fs::is_directory(own)) {
+        pending.push_back(p);
+        continue;
+      }
+      const fs::file_status target = fs::status(p, e2);
+      if (fs::is_symlink(own) && fs::is_directory(target)) {
+        ++skipped.symlinked_dirs;
+      } else if (!is_image_file(p)) {
+        continue;
+      } else if (fs::is_regular_file(target)) {
+        found.push_back(p.string());
+      } else if (fs::is_symlink(own) && !fs::exists(target)) {
+        ++skipped.dangling;
+      } else {
+        ++skipped.special;
+      }
+    }
+    if (ec) {
+      if (d == fs::path(dir))
+        throw Error(printable(dir) + ": cannot list directory: " + ec.message());
+      ++skipped.unreadable;
     }
   }
-  os << '"';
+  if (skipped.total() > 0) {
+    std::string what;
+    const auto add = [&](int n, const char* one, const char* many) {
+      if (n) what += (what.empty() ? "" : ", ") + plural(n, one, many);
+    };
+    add(skipped.symlinked_dirs, "symlinked directory (not followed)",
+        "symlinked directories (not followed)");
+    add(skipped.dangling, "dangling symlink", "dangling symlinks");
+    add(skipped.special, "image name that is not a regular file",
+        "image names that are not regular files");
+    add(skipped.unreadable, "unreadable directory", "unreadable directories");
+    std::fprintf(stderr, "tern embed: %s: skipped %s: %s\n", printable(dir).c_str(),
+                 plural(skipped.total(), "entry", "entries").c_str(), what.c_str());
+  }
+  if (found.empty())
+    throw Error(printable(dir) + ": directory contains no .jpg, .jpeg or .png files");
+  std::sort(found.begin(), found.end());
+  out.insert(out.end(), found.begin(), found.end());
 }
 
-void json_line(std::ostream& os, const std::string& name, const Embedding& e) {
+void append_json_line(std::string& os, const std::string& name, const Embedding& e) {
   char buf[32];
-  os << "{\"input\": ";
-  json_string(os, name);
-  os << ", \"shape\": [";
-  for (size_t i = 0; i < e.shape.size(); ++i) os << (i ? ", " : "") << e.shape[i];
-  os << "], \"embedding\": ";
+  os += "{\"input\": ";
+  frontend::append_json_string(os, name);
+  os += ", \"shape\": [";
+  for (size_t i = 0; i < e.shape.size(); ++i) {
+    if (i) os += ", ";
+    os += std::to_string(e.shape[i]);
+  }
+  os += "], \"embedding\": ";
   const int64_t d = e.shape.back();
   const bool rows = e.shape.size() == 2;
-  if (rows) os << '[';
+  if (rows) os += '[';
   for (size_t i = 0; i < e.values.size(); ++i) {
-    if (i % d == 0) os << (i ? "], [" : "[");
-    else os << ", ";
+    if (i % d == 0)
+      os += i ? "], [" : "[";
+    else
+      os += ", ";
     std::snprintf(buf, sizeof(buf), "%.9g", e.values[i]);
-    os << buf;
+    os += buf;
   }
-  os << ']';
-  if (rows) os << ']';
-  os << "}\n";
+  os += ']';
+  if (rows) os += ']';
+  os += "}\n";
 }
 
 bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
+
+// An API error for a call with one text names it "text 1"; the CLI names it its own way.
+std::string relabel(const std::string& name, const std::string& message) {
+  const std::string api = "text 1: ";
+  if (message.compare(0, api.size(), api) == 0) return name + ": " + message.substr(api.size());
+  return name + ": " + message;
+}
+
+struct Failure {
+  std::string name, why;
+};
 
 }  // namespace
 
@@ -164,175 +196,242 @@ int cmd_embed(const Args& args) {
     std::fputs(kHelp, stderr);
     return 2;
   }
-  std::string model_path, output;
+  std::string model_path;
+  std::optional<std::string> output;
   std::vector<std::string> paths;
-  std::vector<Input> texts;
-  std::vector<std::string> text_files;
+  TextSources texts;
   Options options;
   EmbedOptions opts;
-  bool keep_going = false, quiet = false, saw_text = false;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&]() -> const std::string& {
-      if (i + 1 >= args.size()) fail(a, " needs a value");
-      return args[++i];
-    };
-    if (a == "-h" || a == "--help") {
-      std::fputs(kHelp, stdout);
+  bool keep_going = false, quiet = false;
+  frontend::ArgParser p(args, "tern embed");
+  while (p.next()) {
+    if (p.is("-h", "--help")) {
+      frontend::write_stdout(kHelp);
       return 0;
-    } else if (a == "--text") {
-      saw_text = true;
-      if (i + 1 >= args.size()) fail("--text needs at least one text");
-      while (i + 1 < args.size() && (args[i + 1].empty() || args[i + 1][0] != '-' || args[i + 1] == "-"))
-        texts.push_back({"", args[++i]});
-    } else if (a == "--text-file") {
-      text_files.push_back(value());
-    } else if (a == "-o" || a == "--output") {
-      output = value();
-    } else if (a == "--pooling") {
-      const std::string& p = value();
-      if (p == "default") fail("--pooling: expected none, cls, mean, max or mean_sqrt_len");
+    } else if (p.is("--text")) {
+      texts.add_texts(p.values());
+    } else if (p.is("--text-file")) {
+      texts.add_file(p.value());
+    } else if (p.is("-o", "--output")) {
+      output = p.value();
+    } else if (p.is("--pooling")) {
+      const std::string v = p.value();
+      const char* valid = "none, cls, mean, max or mean_sqrt_len";
+      if (v == "default") throw Error(std::string("--pooling: expected ") + valid);
       try {
-        opts.pooling = parse_pooling(p);
-      } catch (const Error& e) {
-        fail("--pooling: ", e.what());
+        opts.pooling = parse_pooling(v);
+      } catch (const Error&) {
+        throw Error("--pooling: expected " + std::string(valid) + ", got '" + printable(v) + "'");
       }
-    } else if (a == "--normalize") {
+    } else if (p.is("--normalize")) {
+      p.flag();
       opts.normalize = true;
-    } else if (a == "--logits") {
+    } else if (p.is("--logits")) {
+      p.flag();
       opts.logits = true;
-    } else if (a == "--batch") {
-      opts.batch = parse_int(a, value());
-      if (opts.batch < 1) fail("--batch must be >= 1");
-    } else if (a == "--threads") {
-      options.threads = parse_int(a, value());
-      if (options.threads < 0) fail("--threads must be >= 0 (0 = all cores)");
-    } else if (a == "--max-length") {
-      opts.max_length = parse_int(a, value());
-      if (opts.max_length < 2) fail("--max-length must be >= 2 ([CLS] and [SEP])");
-    } else if (a == "--truncate") {
+    } else if (p.is("--batch")) {
+      opts.batch = static_cast<int>(p.int_value(1, INT_MAX));
+    } else if (p.is("--threads")) {
+      const int64_t t = p.int_value(INT_MIN, INT_MAX);
+      if (t < 0) throw Error("--threads must be >= 0 (0 = all cores), got " + std::to_string(t));
+      if (t > max_threads())
+        throw Error("--threads " + std::to_string(t) + " is over the maximum of " +
+                    std::to_string(max_threads()) + " (8 x the available cores)");
+      options.threads = static_cast<int>(t);
+    } else if (p.is("--max-length")) {
+      opts.max_length = parse_max_length(p);
+    } else if (p.is("--truncate")) {
+      p.flag();
       opts.truncate = true;
-    } else if (a == "--prompt") {
-      opts.prompt = value();
-    } else if (a == "--prompt-text") {
-      opts.prompt_text = value();
-    } else if (a == "--keep-going") {
+    } else if (p.is("--prompt")) {
+      opts.prompt = p.value();
+    } else if (p.is("--prompt-text")) {
+      opts.prompt_text = p.value();
+    } else if (p.is("--keep-going")) {
+      p.flag();
       keep_going = true;
-    } else if (a == "--quiet" || a == "-q") {
+    } else if (p.is("--quiet", "-q")) {
+      p.flag();
       quiet = true;
-    } else if (!a.empty() && a[0] == '-' && a != "-") {
-      fail("unknown option ", a, " (see tern embed --help)");
+    } else if (p.is_option()) {
+      p.unknown();
     } else if (model_path.empty()) {
-      model_path = a;
+      model_path = p.arg();
     } else {
-      paths.push_back(a);
+      paths.push_back(p.arg());
     }
   }
-  if (model_path.empty()) fail("no model file given (see tern embed --help)");
-  if (!output.empty() && !ends_with(output, ".npy") && !ends_with(output, ".jsonl"))
-    fail(output, ": output must end in .npy or .jsonl");
+  // Everything that can be checked without the model is checked before it loads.
+  if (model_path.empty()) throw Error("no model file given (see tern embed --help)");
+  if (paths.empty() && texts.empty())
+    throw Error(
+        "nothing to embed: no inputs given (image files or directories, --text or --text-file)");
+  if (output) {
+    frontend::check_output_path("-o", *output);
+    if (!ends_with(*output, ".npy") && !ends_with(*output, ".jsonl"))
+      throw Error(printable(*output) + ": output must end in .npy or .jsonl");
+  }
+  texts.open(opts.truncate);
+  std::vector<std::string> images;
+  if (texts.empty()) {
+    namespace fs = std::filesystem;
+    for (const auto& path : paths) {
+      std::error_code ec;
+      if (fs::is_directory(path, ec))
+        add_directory(path, images);
+      else
+        images.push_back(path);
+    }
+  }
+  if (output) {
+    if (const auto out_id = frontend::file_id(*output)) {
+      const auto same = [&](const std::string& what) {
+        throw Error("-o " + printable(*output) + ": the output is also an input (" + what +
+                    "); refusing to overwrite it");
+      };
+      if (frontend::file_id(model_path) == out_id) same("the model file");
+      for (const auto* r : texts.readers())
+        if (frontend::FileId{static_cast<uint64_t>(r->device()),
+                             static_cast<uint64_t>(r->inode())} == *out_id)
+          same("--text-file " + r->label());
+      for (const auto& img : images)
+        if (frontend::file_id(img) == out_id) same(printable(img));
+    }
+  }
 
   auto model = Model::load(model_path, options);
-  std::vector<Input> inputs;
   if (model->is_text_model()) {
     if (!paths.empty())
-      fail(paths[0], ": ", model->architecture(), " is a text model: give texts with --text or --text-file");
-    for (size_t i = 0; i < texts.size(); ++i) inputs.push_back({"text " + std::to_string(i + 1), texts[i].text});
-    for (const auto& f : text_files) add_text_file(f, inputs);
-  } else {
-    if (saw_text || !text_files.empty())
-      fail(model->architecture(), " is an image model: give image files or directories, not texts");
-    for (const auto& p : paths) add_path(p, inputs);
+      throw Error(printable(paths[0]) + ": " + model->architecture() +
+                  " is a text model: give texts with --text or --text-file");
+    if (opts.max_length != 0)
+      check_max_length(opts.max_length, Tokenizer::load(model_path)->max_length());
+  } else if (!texts.empty()) {
+    throw Error(model->architecture() +
+                " is an image model: give image files or directories, not texts");
   }
-  if (inputs.empty()) fail("nothing to embed: no inputs given");
 
   // Embed batch by batch; with --keep-going a failing batch is retried input by input.
   std::vector<Embedding> results;
   std::vector<std::string> names;
-  std::vector<std::pair<std::string, std::string>> failures;
-  Progress progress(inputs.size(), !quiet);
-  auto run = [&](size_t b, size_t n) {
-    if (model->is_text_model()) {
-      std::vector<std::string> batch;
-      for (size_t i = b; i < b + n; ++i) batch.push_back(inputs[i].text);
-      try {
-        return model->embed_texts(batch, opts);
-      } catch (const Error& e) {
-        if (n == 1) fail(inputs[b].name, ": ", e.what());
-        throw;
-      }
-    }
-    std::vector<std::string> batch;
-    for (size_t i = b; i < b + n; ++i) batch.push_back(inputs[i].name);
-    return model->embed_image_files(batch, opts);
-  };
+  std::vector<Failure> failures;
+  size_t seen = 0;
   const size_t bs = static_cast<size_t>(opts.batch);
-  for (size_t b = 0; b < inputs.size(); b += bs) {
-    const size_t n = std::min(bs, inputs.size() - b);
-    try {
-      auto embs = run(b, n);
-      for (size_t i = 0; i < n; ++i) {
-        results.push_back(std::move(embs[i]));
-        names.push_back(inputs[b + i].name);
-      }
-    } catch (const Error& e) {
-      if (!keep_going) {
-        progress.clear();
-        if (n == 1 || model->is_image_model()) throw;
-        // Name the failing text precisely.
-        for (size_t i = b; i < b + n; ++i) run(i, 1);
-        throw;
-      }
-      for (size_t i = b; i < b + n; ++i) {
+  Progress progress(
+      model->is_text_model() ? (texts.has_files() ? 0 : texts.inline_total()) : images.size(),
+      !quiet);
+  const auto keep = [&](std::vector<Embedding>& embs, const std::vector<std::string>& batch_names) {
+    for (size_t i = 0; i < embs.size(); ++i) {
+      results.push_back(std::move(embs[i]));
+      names.push_back(batch_names[i]);
+    }
+  };
+  if (model->is_text_model()) {
+    TextSources::Item item;
+    bool more = true;
+    while (more) {
+      std::vector<std::vector<int32_t>> ids;
+      std::vector<std::string> batch_names;
+      while (ids.size() < bs && (more = texts.next(&item))) {
+        ++seen;
         try {
-          auto one = run(i, 1);
-          results.push_back(std::move(one[0]));
-          names.push_back(inputs[i].name);
-        } catch (const Error& e1) {
-          failures.emplace_back(inputs[i].name, e1.what());
+          ids.push_back(model->tokenize(item.value, opts.truncate, opts.max_length));
+          batch_names.push_back(item.name);
+        } catch (const Error& e) {
+          if (!keep_going) throw Error(item.name + ": " + e.what());
+          failures.push_back({item.name, item.name + ": " + e.what()});
         }
       }
+      if (ids.empty()) continue;
+      try {
+        auto embs = model->embed_token_ids(ids, opts);
+        keep(embs, batch_names);
+      } catch (const Error&) {
+        for (size_t i = 0; i < ids.size(); ++i) {
+          try {
+            auto one = model->embed_token_ids({ids[i]}, opts);
+            keep(one, {batch_names[i]});
+          } catch (const Error& e1) {
+            const std::string why = relabel(batch_names[i], e1.what());
+            if (!keep_going) {
+              progress.clear();
+              throw Error(why);
+            }
+            failures.push_back({batch_names[i], why});
+          }
+        }
+        if (!keep_going) throw;  // the batch failed but no text alone did
+      }
+      progress.advance(ids.size());
     }
-    progress.advance(n);
+  } else {
+    seen = images.size();
+    for (size_t b = 0; b < images.size(); b += bs) {
+      const size_t n = std::min(bs, images.size() - b);
+      const std::vector<std::string> batch(images.begin() + b, images.begin() + b + n);
+      try {
+        auto embs = model->embed_image_files(batch, opts);
+        keep(embs, batch);
+      } catch (const Error&) {
+        if (!keep_going) {
+          progress.clear();
+          throw;
+        }
+        for (const auto& img : batch) {
+          try {
+            auto one = model->embed_image_files({img}, opts);
+            keep(one, {img});
+          } catch (const Error& e1) {
+            failures.push_back({img, e1.what()});
+          }
+        }
+      }
+      progress.advance(n);
+    }
   }
   progress.clear();
+  if (seen == 0) throw Error("nothing to embed: the text files hold no lines");
 
+  const std::string out_name = output ? printable(*output) : "";
   if (!results.empty()) {
-    if (ends_with(output, ".npy")) {
+    if (output && ends_with(*output, ".npy")) {
       const auto& s0 = results[0].shape;
       std::vector<int64_t> shape;
-      const bool same = std::all_of(results.begin(), results.end(), [&](const Embedding& e) { return e.shape == s0; });
+      const bool same = std::all_of(results.begin(), results.end(),
+                                    [&](const Embedding& e) { return e.shape == s0; });
       if (results.size() == 1 && s0.size() == 2) {
         shape = s0;  // one unpooled text: [T, D]
       } else if (same) {
         shape = {static_cast<int64_t>(results.size())};
         shape.insert(shape.end(), s0.begin(), s0.end());
       } else {
-        fail(output, ": the outputs have different numbers of tokens (ragged); write .jsonl or use "
-             "--pooling cls|mean");
+        throw Error(out_name +
+                    ": the outputs have different numbers of tokens (ragged); write .jsonl or "
+                    "use --pooling cls|mean");
       }
       std::vector<float> all;
       for (const auto& e : results) all.insert(all.end(), e.values.begin(), e.values.end());
-      write_npy_f32(output, all.data(), shape);
+      frontend::write_npy_f32(*output, all.data(), shape);
     } else {
-      std::ostringstream os;
-      for (size_t i = 0; i < results.size(); ++i) json_line(os, names[i], results[i]);
-      if (output.empty()) {
-        std::fwrite(os.str().data(), 1, os.str().size(), stdout);
-        std::fflush(stdout);
-      } else {
-        write_file_atomic(output, os.str());
-      }
+      std::string os;
+      for (size_t i = 0; i < results.size(); ++i) append_json_line(os, names[i], results[i]);
+      if (output)
+        frontend::write_file_atomic(*output, os);
+      else
+        frontend::write_stdout(os);
     }
   }
-  for (const auto& [name, why] : failures) std::fprintf(stderr, "tern embed: failed: %s\n", why.c_str());
+  frontend::flush_stdout();
+  for (const auto& f : failures)
+    std::fprintf(stderr, "tern embed: failed: %s\n", frontend::one_line(f.why).c_str());
   if (!failures.empty()) {
-    std::fprintf(stderr, "tern embed: %zu of %zu inputs failed%s\n", failures.size(), inputs.size(),
+    std::fprintf(stderr, "tern embed: %zu of %zu inputs failed%s\n", failures.size(), seen,
                  results.empty() ? "; nothing written" : "");
     return 1;
   }
-  if (!output.empty())
-    std::fprintf(stderr, "tern embed: wrote %zu embeddings to %s\n", results.size(), output.c_str());
+  if (output)
+    std::fprintf(stderr, "tern embed: wrote %zu embeddings to %s\n", results.size(),
+                 out_name.c_str());
   return 0;
 }
 

@@ -6,9 +6,10 @@
 #include <string>
 
 #include "engine/cli/commands.hpp"
-#include "engine/core/cpu.hpp"
-#include "engine/core/error.hpp"
-#include "engine/core/weights.hpp"
+#include "engine/frontend/args.hpp"
+#include "engine/frontend/output.hpp"
+#include "engine/frontend/text.hpp"
+#include "tern/tern.hpp"
 
 namespace tern::cli {
 
@@ -91,20 +92,31 @@ std::string json_number(float v) {
   return buf;
 }
 
-int print_tensor(const WeightFile& w, const std::string& name) {
-  const TensorInfo& info = w.info(name);
-  const Tensor t = w.get(name, info.shape);
+std::string shape_text(const std::vector<int64_t>& shape) {
+  std::string out = "[";
+  for (size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
+  return out + "]";
+}
+
+const FileTensor& find_tensor(const FileInfo& w, const std::string& name) {
+  for (const FileTensor& t : w.tensors)
+    if (t.name == name) return t;
+  throw Error(w.path + ": no tensor named '" + name + "'");
+}
+
+int print_tensor(const FileInfo& w, const std::string& name) {
+  const std::vector<float> v = read_tensor_f32(w.path, name);  // names an absent tensor
+  const FileTensor& info = find_tensor(w, name);
   std::string out =
-      dump(nlohmann::json{{"name", name}, {"dtype", dtype_name(info.dtype)}, {"shape", info.shape}});
+      dump(nlohmann::json{{"name", name}, {"dtype", info.dtype}, {"shape", info.shape}});
   out.pop_back();
   out += ",\"values\":[";
-  const float* v = t.f32();
-  for (int64_t i = 0; i < t.numel(); ++i) {
+  for (size_t i = 0; i < v.size(); ++i) {
     if (i) out += ',';
     out += json_number(v[i]);
   }
   out += "]}\n";
-  std::fputs(out.c_str(), stdout);
+  frontend::write_stdout(out);
   return 0;
 }
 
@@ -113,79 +125,85 @@ struct Summary {
   std::set<std::string> dtypes;
 };
 
-Summary summarize(const WeightFile& w) {
+Summary summarize(const FileInfo& w) {
   Summary s;
-  for (const TensorInfo& t : w.tensors()) {
+  for (const FileTensor& t : w.tensors) {
     uint64_t n = 1;
     for (int64_t d : t.shape) n *= static_cast<uint64_t>(d);  // validated at open
     s.parameters += n;
-    s.dtypes.insert(dtype_name(t.dtype));
+    s.dtypes.insert(t.dtype);
   }
   return s;
 }
 
-nlohmann::json to_json(const WeightFile& w) {
+std::string meta(const FileInfo& w, const std::string& key) {
+  const std::string* v = w.find(key);
+  return v ? *v : std::string();
+}
+
+nlohmann::json to_json(const FileInfo& w) {
   const Summary s = summarize(w);
   nlohmann::json j;
-  j["path"] = w.path();
-  j["file_size"] = w.file_size();
-  j["format"] = w.metadata("format");
-  j["format_version"] = w.format_version();
-  j["architecture"] = w.architecture();
+  j["path"] = w.path;
+  j["file_size"] = w.file_size;
+  j["format"] = meta(w, "format");
+  j["format_version"] = w.format_version;
+  j["architecture"] = w.architecture;
   for (const char* key : {"config", "preprocess", "tokenizer", "embedding", "source"})
-    if (w.has_metadata(key)) j[key] = json_or_string(w.metadata(key));
-  if (w.has_metadata("vocab")) j["vocab_size"] = count_lines(w.metadata("vocab"));
-  j["tensor_count"] = w.tensors().size();
+    if (w.find(key)) j[key] = json_or_string(*w.find(key));
+  if (w.find("vocab")) j["vocab_size"] = count_lines(*w.find("vocab"));
+  j["tensor_count"] = w.tensors.size();
   j["parameter_count"] = s.parameters;
   j["dtypes"] = s.dtypes;
   nlohmann::json other = nlohmann::json::object();
-  for (const auto& [key, value] : w.all_metadata()) {
+  for (const auto& [key, value] : w.metadata) {
     if (j.contains(key) || key == "vocab") continue;
     other[key] = value;
   }
   j["other_metadata"] = other;
   nlohmann::json tensors = nlohmann::json::array();
-  for (const TensorInfo& t : w.tensors())
+  for (const FileTensor& t : w.tensors)
     tensors.push_back({{"name", t.name},
-                       {"dtype", dtype_name(t.dtype)},
+                       {"dtype", t.dtype},
                        {"shape", t.shape},
-                       {"offset", t.begin},
-                       {"bytes", t.end - t.begin}});
+                       {"offset", t.offset},
+                       {"bytes", t.bytes}});
   j["tensors"] = tensors;
   return j;
 }
 
-void print_text(const WeightFile& w, bool list_tensors) {
+// One line per field; names and metadata are untrusted: printable() keeps each on its line.
+std::string text_summary(const FileInfo& w, bool list_tensors) {
+  using frontend::printable;
   const Summary s = summarize(w);
   std::string dtypes;
   for (const std::string& d : s.dtypes) dtypes += (dtypes.empty() ? "" : ", ") + d;
-  std::printf("file          %s (%s bytes)\n", w.path().c_str(), with_commas(w.file_size()).c_str());
-  std::printf("format        tern, version %d\n", w.format_version());
-  std::printf("architecture  %s\n", w.architecture().c_str());
-  std::printf("tensors       %zu (%s), %s parameters\n", w.tensors().size(),
-              dtypes.empty() ? "none" : dtypes.c_str(), with_commas(s.parameters).c_str());
-  if (w.has_metadata("preprocess"))
-    std::printf("preprocess    %s\n", dump(json_or_string(w.metadata("preprocess"))).c_str());
-  if (w.has_metadata("tokenizer"))
-    std::printf("tokenizer     %s\n", dump(json_or_string(w.metadata("tokenizer"))).c_str());
-  if (w.has_metadata("vocab"))
-    std::printf("vocab         %s tokens\n", with_commas(count_lines(w.metadata("vocab"))).c_str());
-  if (w.has_metadata("embedding"))  // sentence-transformers defaults (docs/FORMAT.md)
-    std::printf("embedding     %s\n", dump(json_or_string(w.metadata("embedding"))).c_str());
-  if (w.has_metadata("source"))
-    std::printf("source        %s\n", dump(json_or_string(w.metadata("source"))).c_str());
-  if (w.has_metadata("config")) {
-    std::string config = dump(json_or_string(w.metadata("config")), 2);
+  std::string out;
+  out += "file          " + printable(w.path) + " (" + with_commas(w.file_size) + " bytes)\n";
+  out += "format        tern, version " + std::to_string(w.format_version) + "\n";
+  out += "architecture  " + printable(w.architecture) + "\n";
+  out += "tensors       " + std::to_string(w.tensors.size()) + " (" +
+         (dtypes.empty() ? "none" : dtypes) + "), " + with_commas(s.parameters) + " parameters\n";
+  for (const char* key : {"preprocess", "tokenizer", "embedding"})  // embedding: ST defaults
+    if (w.find(key))
+      out += std::string(key) + std::string(14 - std::string(key).size(), ' ') +
+             dump(json_or_string(*w.find(key))) + "\n";
+  if (w.find("vocab"))
+    out += "vocab         " + with_commas(count_lines(*w.find("vocab"))) + " tokens\n";
+  if (w.find("source")) out += "source        " + dump(json_or_string(*w.find("source"))) + "\n";
+  if (w.find("config")) {
+    const std::string config = dump(json_or_string(*w.find("config")), 2);
     std::string indented = "  ";
     for (char c : config) indented += c == '\n' ? std::string("\n  ") : std::string(1, c);
-    std::printf("config\n%s\n", indented.c_str());
+    out += "config\n" + indented + "\n";
   }
   if (list_tensors) {
-    std::printf("tensor table (name, dtype, shape, data offset)\n");
-    for (const TensorInfo& t : w.tensors())
-      std::printf("  %s  %s  %s  %llu\n", t.name.c_str(), dtype_name(t.dtype),
-                  shape_to_string(t.shape).c_str(), static_cast<unsigned long long>(t.begin));
+    out += "tensor table (name, dtype, shape, data offset)\n";
+    for (const FileTensor& t : w.tensors)
+      out += "  " + printable(t.name) + "  " + t.dtype + "  " + shape_text(t.shape) + "  " +
+             std::to_string(t.offset) + "\n";
   }
+  return out;
 }
 
 }  // namespace
@@ -193,40 +211,42 @@ void print_text(const WeightFile& w, bool list_tensors) {
 int cmd_info(const Args& args) {
   std::string path, tensor;
   bool json = false, list_tensors = false, cpu = false;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "-h" || a == "--help") {
-      std::fputs(kHelp, stdout);
+  frontend::ArgParser p(args, "tern info");
+  while (p.next()) {
+    if (p.is("-h", "--help")) {
+      frontend::write_stdout(kHelp);
       return 0;
-    } else if (a == "--json") {
+    } else if (p.is("--json")) {
+      p.flag();
       json = true;
-    } else if (a == "--tensors") {
+    } else if (p.is("--tensors")) {
+      p.flag();
       list_tensors = true;
-    } else if (a == "--cpu") {
+    } else if (p.is("--cpu")) {
+      p.flag();
       cpu = true;
-    } else if (a == "--tensor") {
-      if (i + 1 == args.size()) fail("--tensor needs a tensor name");
-      tensor = args[++i];
-    } else if (!a.empty() && a[0] == '-') {
-      fail("unknown option '", a, "' (see tern info --help)");
+    } else if (p.is("--tensor")) {
+      tensor = p.value();
+    } else if (p.is_option()) {
+      p.unknown();
     } else if (path.empty()) {
-      path = a;
+      path = p.arg();
     } else {
-      fail("more than one weight file given ('", path, "' and '", a, "')");
+      throw Error("more than one weight file given ('" + path + "' and '" + p.arg() + "')");
     }
   }
   if (cpu) {
-    if (!path.empty()) fail("--cpu takes no weight file");
-    std::printf("%s\n", describe_cpu().c_str());
+    if (!path.empty()) throw Error("--cpu takes no weight file");
+    frontend::write_stdout(describe_cpu() + "\n");
     return 0;
   }
-  if (path.empty()) fail("missing MODEL.tern (see tern info --help)");
-  const auto w = WeightFile::open(path);
-  if (!tensor.empty()) return print_tensor(*w, tensor);
+  if (path.empty()) throw Error("missing MODEL.tern (see tern info --help)");
+  const FileInfo w = describe_file(path);
+  if (!tensor.empty()) return print_tensor(w, tensor);
   if (json) {
-    std::printf("%s\n", dump(to_json(*w), 2).c_str());
+    frontend::write_stdout(dump(to_json(w), 2) + "\n");
   } else {
-    print_text(*w, list_tensors);
+    frontend::write_stdout(text_summary(w, list_tensors));
   }
   return 0;
 }

@@ -166,6 +166,16 @@ Image decode_image(const uint8_t* data, size_t size, const std::string& name) {
 
   const int len = static_cast<int>(size);  // size <= kMaxImageBytes < INT_MAX
   int w = 0, h = 0, channels = 0;
+  // stb refuses a side over its limit as "unknown image type": name the limit from IHDR.
+  if (fmt.container == Container::png && size >= 24 && std::memcmp(data + 12, "IHDR", 4) == 0) {
+    const auto be32 = [&](size_t at) {
+      return (uint32_t(data[at]) << 24) | (uint32_t(data[at + 1]) << 16) |
+             (uint32_t(data[at + 2]) << 8) | uint32_t(data[at + 3]);
+    };
+    const uint32_t pw = be32(16), ph = be32(20);
+    if (pw > uint32_t(kMaxImageSide) || ph > uint32_t(kMaxImageSide))
+      fail(name, ": ", pw, "x", ph, " image is over the side limit of ", kMaxImageSide, " pixels");
+  }
   if (!stbi_info_from_memory(data, len, &w, &h, &channels)) fail_stb(name, kind);
   if (w <= 0 || h <= 0) fail(name, ": image has no pixels (", w, "x", h, ")");
   if (w > kMaxImageSide || h > kMaxImageSide)

@@ -237,6 +237,10 @@ class JpegWalker {
     if (components == 4) unsupported("CMYK/YCCK JPEG");
     if (components != 1 && components != 3)
       corrupt(at, "frame header declares ", components, " components");
+    // stb refuses a side over its limit with a reason that does not say so: name the limit.
+    const int h = (p[1] << 8) | p[2], w = (p[3] << 8) | p[4];
+    if (w > kMaxImageSide || h > kMaxImageSide)
+      fail(name_, ": ", w, "x", h, " image is over the side limit of ", kMaxImageSide, " pixels");
   }
 
   // From the first byte after an SOS header to the next marker that is not a restart marker:

@@ -1,9 +1,5 @@
 #include "engine/core/npy.hpp"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -103,61 +99,6 @@ NpyArray read_npy(const std::string& path) {
     fail(path, ": data size ", all.size() - offset - header_len, " does not match shape (", need, " bytes)");
   a.bytes.assign(all.begin() + offset + header_len, all.end());
   return a;
-}
-
-std::string npy_bytes_f32(const float* data, const std::vector<int64_t>& shape) {
-  std::string dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (";
-  int64_t n = 1;
-  for (size_t i = 0; i < shape.size(); ++i) {
-    dict += std::to_string(shape[i]) + (shape.size() == 1 || i + 1 < shape.size() ? "," : "");
-    if (i + 1 < shape.size()) dict += " ";
-    n *= shape[i];
-  }
-  dict += "), }";
-  size_t total = 10 + dict.size() + 1;
-  dict.append((64 - total % 64) % 64, ' ');
-  dict += '\n';
-  std::string out = "\x93NUMPY";
-  out += '\x01';
-  out += '\x00';
-  out += static_cast<char>(dict.size() & 0xff);
-  out += static_cast<char>(dict.size() >> 8);
-  out += dict;
-  out.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n) * 4);
-  return out;
-}
-
-void write_file_atomic(const std::string& path, const std::string& bytes) {
-  std::string tmp = path + ".tmp-XXXXXX";
-  const int fd = mkstemp(tmp.data());
-  if (fd < 0) fail(path, ": cannot create a temporary file beside it: ", std::strerror(errno));
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      const int e = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      fail(path, ": write failed: ", std::strerror(e));
-    }
-    done += static_cast<size_t>(w);
-  }
-  fchmod(fd, 0644);
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    const int e = errno;
-    ::unlink(tmp.c_str());
-    fail(path, ": write failed: ", std::strerror(e));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int e = errno;
-    ::unlink(tmp.c_str());
-    fail(path, ": cannot rename the temporary file into place: ", std::strerror(e));
-  }
-}
-
-void write_npy_f32(const std::string& path, const float* data, const std::vector<int64_t>& shape) {
-  write_file_atomic(path, npy_bytes_f32(data, shape));
 }
 
 }  // namespace tern

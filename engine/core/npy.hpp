@@ -1,7 +1,6 @@
 #pragma once
-// NumPy .npy files (format 1.0/2.0, little-endian, C order): float32 and int32/int64 arrays.
-// Writing goes to a temporary file in the same directory and is renamed into place, so a reader
-// never sees a half-written file.
+// Reading NumPy .npy files (format 1.0/2.0, little-endian, C order): float32 and int32/int64
+// arrays, for the tests and their tools. Front ends write .npy with engine/frontend/output.hpp.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -18,10 +17,5 @@ struct NpyArray {
 };
 
 NpyArray read_npy(const std::string& path);
-// Serialised .npy bytes (header + data) for a float32 array.
-std::string npy_bytes_f32(const float* data, const std::vector<int64_t>& shape);
-// Writes `bytes` to `path` atomically (temp file + fsync + rename). Throws tern::Error.
-void write_file_atomic(const std::string& path, const std::string& bytes);
-void write_npy_f32(const std::string& path, const float* data, const std::vector<int64_t>& shape);
 
 }  // namespace tern

@@ -5,6 +5,7 @@
 #include <xmmintrin.h>
 
 #include <atomic>
+#include <system_error>
 
 #include "engine/core/error.hpp"
 
@@ -26,21 +27,37 @@ static constexpr unsigned kFtzDaz = 0x8040;  // MXCSR bits 15 (FTZ) and 6 (DAZ)
 DenormalsFlushScope::DenormalsFlushScope() : saved_(_mm_getcsr()) { _mm_setcsr(saved_ | kFtzDaz); }
 DenormalsFlushScope::~DenormalsFlushScope() { _mm_setcsr(saved_); }
 
+int max_threads() { return kThreadsPerCoreMax * available_cores(); }
+
 ThreadPool::ThreadPool(int threads) {
   if (threads < 0) fail("thread count must be >= 0 (0 = all available cores), got ", threads);
+  if (threads > max_threads())
+    fail("thread count ", threads, " is over the maximum of ", max_threads(), " (",
+         kThreadsPerCoreMax, " x the ", available_cores(), " cores available)");
   if (threads == 0) threads = available_cores();
   workers_.reserve(threads - 1);
-  for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+  for (int i = 1; i < threads; ++i) {
+    try {
+      workers_.emplace_back([this] { worker_loop(); });
+    } catch (const std::system_error& e) {
+      stop_workers();
+      fail("cannot create worker thread ", i + 1, " of ", threads, ": ", e.what(),
+           " (fewer threads may work)");
+    }
+  }
 }
 
-ThreadPool::~ThreadPool() {
+void ThreadPool::stop_workers() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stop_ = true;
   }
   wake_.notify_all();
   for (auto& t : workers_) t.join();
+  workers_.clear();
 }
+
+ThreadPool::~ThreadPool() { stop_workers(); }
 
 void ThreadPool::drain() {
   for (;;) {

@@ -19,6 +19,11 @@ namespace tern {
 
 // Cores available to this process (sched_getaffinity), at least 1.
 int available_cores();
+// The largest thread count a pool accepts: kThreadsPerCoreMax x available_cores(). More threads
+// than cores only add switching; far more exhaust the process's thread or address-space limits
+// (each thread reserves a stack). Also declared in tern/tern.hpp.
+constexpr int kThreadsPerCoreMax = 8;
+int max_threads();
 
 // RAII: sets FTZ/DAZ on this thread, restores the previous MXCSR on destruction.
 class DenormalsFlushScope {
@@ -34,7 +39,9 @@ class DenormalsFlushScope {
 
 class ThreadPool final : public Parallel {
  public:
-  // threads: 0 = available_cores(); negative is an error (tern::Error).
+  // threads: 0 = available_cores(); negative or over max_threads() is a tern::Error, and so is
+  // a worker thread the system cannot create (the error names the count reached and why; the
+  // workers already started are stopped and joined first, so nothing hangs or leaks).
   explicit ThreadPool(int threads = 0);
   ~ThreadPool() override;
   ThreadPool(const ThreadPool&) = delete;
@@ -46,6 +53,7 @@ class ThreadPool final : public Parallel {
  private:
   void worker_loop();
   void drain();
+  void stop_workers();
 
   std::vector<std::thread> workers_;
   std::mutex run_mutex_;  // serialises run() callers

@@ -1,14 +1,23 @@
 #include "kernels/activation/gelu.hpp"
 
-namespace tern {
+#include "kernels/activation/gelu_config.hpp"
 
-void gelu(Isa isa, int64_t n, const float* x, float* y) {
+namespace tern::activation {
+
+const GeluConfig& gelu_config(Isa isa) {
   switch (isa) {
-    case Isa::avx512: return gelu_avx512(n, x, y);
-    case Isa::avx2: return gelu_avx2(n, x, y);
-    case Isa::scalar: break;
+    case Isa::avx512:
+      return gelu_config_avx512();
+    case Isa::avx2:
+      return gelu_config_avx2();
+    case Isa::scalar:
+      break;
   }
-  gelu_scalar(n, x, y);
+  return gelu_config_scalar();
 }
 
-}  // namespace tern
+void gelu(Isa isa, int64_t n, const float* x, float* y) {
+  gelu_config(isa).gelu(n, x, y);
+}
+
+}  // namespace tern::activation

@@ -1,19 +1,22 @@
-#include <cstring>
+#include "kernels/activation/gelu_config.hpp"
+#include "kernels/simd/vec_avx2.hpp"
+#include "kernels/vmath/vec_math_impl.hpp"
 
-#include "kernels/activation/gelu.hpp"
-#include "kernels/math/vec_math_avx2.hpp"
+namespace tern::activation {
+namespace {
 
-namespace tern {
+using V = simd::F32x8;
 
-void gelu_avx2(int64_t n, const float* x, float* y) {
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, vmath::avx2::gelu(_mm256_loadu_ps(x + i)));
-  if (i < n) {
-    alignas(32) float buf[8] = {};
-    std::memcpy(buf, x + i, (n - i) * sizeof(float));
-    _mm256_store_ps(buf, vmath::avx2::gelu(_mm256_load_ps(buf)));
-    std::memcpy(y + i, buf, (n - i) * sizeof(float));
-  }
+void f32_gelu_x8__avx2(int64_t n, const float* x, float* y) {
+  vmath::impl::map<V>(n, x, y, [](V::V v) { return vmath::impl::gelu<V>(v); });
 }
 
-}  // namespace tern
+const GeluConfig kConfig = {Isa::avx2, f32_gelu_x8__avx2, "f32_gelu_x8__avx2"};
+
+}  // namespace
+
+const GeluConfig& gelu_config_avx2() {
+  return kConfig;
+}
+
+}  // namespace tern::activation

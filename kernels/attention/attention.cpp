@@ -1,4 +1,4 @@
-// Tiling of self-attention over the per-ISA microkernels (attention_<isa>.cpp).
+// Tiling of self-attention over the per-ISA microkernels (attention_config.hpp).
 #include "kernels/attention/attention.hpp"
 
 #include <algorithm>
@@ -9,20 +9,20 @@
 #include <memory>
 #include <vector>
 
+#include "kernels/attention/attention_config.hpp"
+
 namespace tern::attention {
 
-using detail::Ukernels;
-
-static const Ukernels& ukernels(Isa isa) {
+const AttentionConfig& attention_config(Isa isa) {
   switch (isa) {
-    case Isa::scalar:
-      return detail::kUkernelsScalar;
-    case Isa::avx2:
-      return detail::kUkernelsAvx2;
     case Isa::avx512:
-      return detail::kUkernelsAvx512;
+      return attention_config_avx512();
+    case Isa::avx2:
+      return attention_config_avx2();
+    case Isa::scalar:
+      break;
   }
-  return detail::kUkernelsScalar;
+  return attention_config_scalar();
 }
 
 static int64_t round_up(int64_t x, int64_t m) {
@@ -46,7 +46,7 @@ void attention(Isa isa, Parallel* par, const Params& p) {
   check_params(p);
   const int64_t B = p.batch, T = p.seq_len, H = p.heads, dh = p.head_dim;
   if (B == 0 || T == 0 || H == 0) return;
-  const Ukernels& uk = ukernels(isa);
+  const AttentionConfig& uk = attention_config(isa);
   const int64_t nr = uk.nr;
   const int64_t t_pad = round_up(T, nr), dh_pad = round_up(dh, nr);
 

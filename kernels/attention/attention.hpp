@@ -22,6 +22,7 @@
 //
 // Threading: tasks are (sequence, head) for packing and (sequence, head, query block) for the
 // product; no value is reduced across tasks, so results are bit-identical for any thread count.
+// Microkernels per ISA: attention_config.hpp.
 // Nothing outside the described rows and heads is read; out must not overlap q, k or v.
 #include <cstdint>
 
@@ -50,25 +51,5 @@ void attention(Isa isa, Parallel* par, const Params& p);
 
 // The oracle: scores materialised per query row, double precision, two-pass softmax.
 void attention_reference(const Params& p);
-
-namespace detail {
-// Microkernels of one ISA (attention_<isa>.cpp); the tiling lives in attention.cpp.
-struct Ukernels {
-  // Column granularity: every n below is a multiple of nr, and packed rows are padded to it.
-  int64_t nr;
-  // C[rows, n] = (c_scale ? c_scale[r] · C[r, :] : 0) + A[rows, k] · B[k, n].
-  // A row-major (lda), B row-major (ldb), C row-major (ldc). rows >= 1, k >= 1.
-  void (*gemm)(int64_t rows, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
-               int64_t ldb, float* c, int64_t ldc, const float* c_scale);
-  // One step of online softmax on a score row s[0, n) of which s[0, valid) are real
-  // (1 <= valid <= n): m_new = max(*m, scale · max s); s[j] = exp(scale · s[j] - m_new) for
-  // j < valid and 0 after; *l = *l · exp(*m - m_new) + sum(s); *m = m_new. Returns
-  // exp(m_old - m_new) (0 when m_old is -inf), the factor for the output accumulated so far.
-  float (*softmax_row)(float* s, int64_t n, int64_t valid, float scale, float* m, float* l);
-};
-extern const Ukernels kUkernelsScalar;
-extern const Ukernels kUkernelsAvx2;
-extern const Ukernels kUkernelsAvx512;
-}  // namespace detail
 
 }  // namespace tern::attention

@@ -1,12 +1,14 @@
 #include <cmath>
 #include <limits>
 
-#include "kernels/attention/attention.hpp"
+#include "kernels/attention/attention_config.hpp"
 
-namespace tern::attention::detail {
+namespace tern::attention {
+namespace {
 
-static void gemm_scalar(int64_t rows, int64_t n, int64_t k, const float* a, int64_t lda,
-                        const float* b, int64_t ldb, float* c, int64_t ldc, const float* c_scale) {
+void f32_attention_gemm_1x1__scalar(int64_t rows, int64_t n, int64_t k, const float* a, int64_t lda,
+                                    const float* b, int64_t ldb, float* c, int64_t ldc,
+                                    const float* c_scale) {
   for (int64_t r = 0; r < rows; ++r) {
     float* cr = c + r * ldc;
     if (c_scale) {
@@ -22,8 +24,7 @@ static void gemm_scalar(int64_t rows, int64_t n, int64_t k, const float* a, int6
   }
 }
 
-static float softmax_row_scalar(float* s, int64_t n, int64_t valid, float scale, float* m,
-                                float* l) {
+float f32_softmax_row__scalar(float* s, int64_t n, int64_t valid, float scale, float* m, float* l) {
   float mx = s[0];
   for (int64_t j = 1; j < valid; ++j) mx = std::fmax(mx, s[j]);
   const float m_old = *m, m_new = std::fmax(m_old, mx * scale);
@@ -37,6 +38,13 @@ static float softmax_row_scalar(float* s, int64_t n, int64_t valid, float scale,
   return corr;
 }
 
-const Ukernels kUkernelsScalar = {1, gemm_scalar, softmax_row_scalar};
+const AttentionConfig kConfig = {Isa::scalar, 1, f32_attention_gemm_1x1__scalar,
+                                 f32_softmax_row__scalar, "f32_attention_1x1__scalar"};
 
-}  // namespace tern::attention::detail
+}  // namespace
+
+const AttentionConfig& attention_config_scalar() {
+  return kConfig;
+}
+
+}  // namespace tern::attention

@@ -2,8 +2,9 @@
 // 6 × 16 tile: 12 accumulators + 2 B vectors + 1 broadcast = 15 of the 16 ymm registers; per k,
 // 2 loads of B and 6 broadcasts feed 12 FMAs (Zen 3 / Haswell: 2 FMA + 2-3 loads per cycle).
 #include "kernels/gemm/gemm_config.hpp"
-#include "kernels/math/vec_math_avx2.hpp"
-#include "kernels/simd_x86.hpp"
+#include "kernels/simd/vec_avx2.hpp"
+#include "kernels/simd/x86.hpp"
+#include "kernels/vmath/vec_math_impl.hpp"
 
 namespace tern::gemm {
 namespace {
@@ -19,14 +20,15 @@ inline __m256 activate(__m256 v, Activation act) {
   switch (act) {
     case Activation::none: return v;
     case Activation::relu: return _mm256_max_ps(_mm256_setzero_ps(), v);  // maxps returns v if NaN
-    case Activation::gelu: return vmath::avx2::gelu(v);
+    case Activation::gelu: return vmath::impl::gelu<simd::F32x8>(v);
   }
   return v;
 }
 
 template <int R>
-void ukernel_avx2(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc,
-                  int64_t nr, const float* init, int64_t ldi, const float* bias, Activation act) {
+void f32_gemm_x16__avx2_fma(int64_t kc, const float* a, int64_t lda, const float* b, float* c,
+                            int64_t ldc, int64_t nr, const float* init, int64_t ldi,
+                            const float* bias, Activation act) {
   const bool full = nr == kNr;
   const __m256i m0 = lane_mask(nr), m1 = lane_mask(nr - 8);
   // The tile of C (or of init) is added after the K loop: prefetch it now so it is in L1 by then.
@@ -106,8 +108,8 @@ const GemmConfig kConfig = {
     /*kc=*/256,
     /*mc=*/72,
     /*nc=*/4096,
-    {ukernel_avx2<1>, ukernel_avx2<2>, ukernel_avx2<3>, ukernel_avx2<4>, ukernel_avx2<5>,
-     ukernel_avx2<6>},
+    {f32_gemm_x16__avx2_fma<1>, f32_gemm_x16__avx2_fma<2>, f32_gemm_x16__avx2_fma<3>,
+     f32_gemm_x16__avx2_fma<4>, f32_gemm_x16__avx2_fma<5>, f32_gemm_x16__avx2_fma<6>},
     "f32_gemm_6x16__avx2_fma",
 };
 

@@ -5,8 +5,9 @@
 // (32 KiB at kc = 256) stays in a 48 KiB L1 while the A block streams from L2.
 
 #include "kernels/gemm/gemm_config.hpp"
-#include "kernels/math/vec_math_avx512.hpp"
-#include "kernels/simd_x86.hpp"
+#include "kernels/simd/vec_avx512.hpp"
+#include "kernels/simd/x86.hpp"
+#include "kernels/vmath/vec_math_impl.hpp"
 
 namespace tern::gemm {
 namespace {
@@ -43,14 +44,15 @@ inline __m512 activate(__m512 v, Activation act) {
   switch (act) {
     case Activation::none: return v;
     case Activation::relu: return _mm512_max_ps(_mm512_setzero_ps(), v);  // maxps returns v if NaN
-    case Activation::gelu: return vmath::avx512::gelu(v);
+    case Activation::gelu: return vmath::impl::gelu<simd::F32x16>(v);
   }
   return v;
 }
 
 template <int R>
-void ukernel_avx512(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc,
-                    int64_t nr, const float* init, int64_t ldi, const float* bias, Activation act) {
+void f32_gemm_x32__avx512f(int64_t kc, const float* a, int64_t lda, const float* b, float* c,
+                           int64_t ldc, int64_t nr, const float* init, int64_t ldi,
+                           const float* bias, Activation act) {
   const bool full = nr == kNr;
   const int64_t n1 = nr - 16;
   // The tile of C (or of init) is added after the K loop: prefetch it now so it is in L1 by then.
@@ -131,9 +133,10 @@ const GemmConfig kConfig = {
     /*kc=*/256,
     /*mc=*/144,
     /*nc=*/4096,
-    {ukernel_avx512<1>, ukernel_avx512<2>, ukernel_avx512<3>, ukernel_avx512<4>,
-     ukernel_avx512<5>, ukernel_avx512<6>, ukernel_avx512<7>, ukernel_avx512<8>,
-     ukernel_avx512<9>, ukernel_avx512<10>, ukernel_avx512<11>, ukernel_avx512<12>},
+    {f32_gemm_x32__avx512f<1>, f32_gemm_x32__avx512f<2>, f32_gemm_x32__avx512f<3>,
+     f32_gemm_x32__avx512f<4>, f32_gemm_x32__avx512f<5>, f32_gemm_x32__avx512f<6>,
+     f32_gemm_x32__avx512f<7>, f32_gemm_x32__avx512f<8>, f32_gemm_x32__avx512f<9>,
+     f32_gemm_x32__avx512f<10>, f32_gemm_x32__avx512f<11>, f32_gemm_x32__avx512f<12>},
     "f32_gemm_12x32__avx512f",
 };
 

@@ -20,8 +20,9 @@ inline float activate(float v, Activation act) {
 }
 
 template <int R>
-void ukernel_scalar(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc,
-                    int64_t nr, const float* init, int64_t ldi, const float* bias, Activation act) {
+void f32_gemm_x8__scalar(int64_t kc, const float* a, int64_t lda, const float* b, float* c,
+                         int64_t ldc, int64_t nr, const float* init, int64_t ldi, const float* bias,
+                         Activation act) {
   float acc[R][kNr];
   for (int r = 0; r < R; ++r)
     for (int j = 0; j < kNr; ++j) acc[r][j] = 0.f;
@@ -48,7 +49,8 @@ const GemmConfig kConfig = {
     /*kc=*/256,
     /*mc=*/128,
     /*nc=*/1024,
-    {ukernel_scalar<1>, ukernel_scalar<2>, ukernel_scalar<3>, ukernel_scalar<4>},
+    {f32_gemm_x8__scalar<1>, f32_gemm_x8__scalar<2>, f32_gemm_x8__scalar<3>,
+     f32_gemm_x8__scalar<4>},
     "f32_gemm_4x8__scalar",
 };
 

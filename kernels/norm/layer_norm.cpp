@@ -3,18 +3,20 @@
 #include <cassert>
 #include <cmath>
 
+#include "kernels/norm/layer_norm_config.hpp"
+
 namespace tern::norm {
 
-static detail::LayerNormRowsFn rows_fn(Isa isa) {
+const LayerNormConfig& layer_norm_config(Isa isa) {
   switch (isa) {
-    case Isa::scalar:
-      return detail::layer_norm_rows_scalar;
-    case Isa::avx2:
-      return detail::layer_norm_rows_avx2;
     case Isa::avx512:
-      return detail::layer_norm_rows_avx512;
+      return layer_norm_config_avx512();
+    case Isa::avx2:
+      return layer_norm_config_avx2();
+    case Isa::scalar:
+      break;
   }
-  return detail::layer_norm_rows_scalar;
+  return layer_norm_config_scalar();
 }
 
 void layer_norm(Isa isa, Parallel* par, int64_t rows, int64_t dim, const float* x, int64_t ldx,
@@ -22,7 +24,7 @@ void layer_norm(Isa isa, Parallel* par, int64_t rows, int64_t dim, const float* 
   assert(rows >= 0 && dim >= 1 && ldx >= dim && ldy >= dim);
   assert(y == x ? ldy == ldx : true);
   if (rows <= 0) return;
-  const auto fn = rows_fn(isa);
+  const LayerNormRowsFn fn = layer_norm_config(isa).rows;
   // Fixed blocks of rows: enough work per task to amortise the hand-off.
   const int64_t block = dim >= 512 ? 8 : 32;
   const int64_t tasks = (rows + block - 1) / block;

@@ -12,7 +12,8 @@
 // Statistics take one pass over the row: sums of (x - shift) and (x - shift)^2 with shift = the
 // row's first element, so the variance keeps its precision when |mean| is large against the
 // spread. fp32 lane accumulators are combined in a fixed order, and rows are independent tasks in
-// fixed blocks: results are bit-identical for any thread count.
+// fixed blocks: results are bit-identical for any thread count. Variants per ISA:
+// layer_norm_config.hpp.
 #include <cstdint>
 
 #include "kernels/isa.hpp"
@@ -26,20 +27,5 @@ void layer_norm(Isa isa, Parallel* par, int64_t rows, int64_t dim, const float* 
 // The oracle: two passes per row in double precision.
 void layer_norm_reference(int64_t rows, int64_t dim, const float* x, int64_t ldx,
                           const float* gamma, const float* beta, float eps, float* y, int64_t ldy);
-
-namespace detail {
-// One implementation per ISA (layer_norm_<isa>.cpp): the rows, serially.
-using LayerNormRowsFn = void (*)(int64_t rows, int64_t dim, const float* x, int64_t ldx,
-                                 const float* gamma, const float* beta, float eps, float* y,
-                                 int64_t ldy);
-void layer_norm_rows_scalar(int64_t rows, int64_t dim, const float* x, int64_t ldx,
-                            const float* gamma, const float* beta, float eps, float* y,
-                            int64_t ldy);
-void layer_norm_rows_avx2(int64_t rows, int64_t dim, const float* x, int64_t ldx,
-                          const float* gamma, const float* beta, float eps, float* y, int64_t ldy);
-void layer_norm_rows_avx512(int64_t rows, int64_t dim, const float* x, int64_t ldx,
-                            const float* gamma, const float* beta, float eps, float* y,
-                            int64_t ldy);
-}  // namespace detail
 
 }  // namespace tern::norm

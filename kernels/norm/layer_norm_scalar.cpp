@@ -1,12 +1,13 @@
 #include <cmath>
 
-#include "kernels/norm/layer_norm.hpp"
+#include "kernels/norm/layer_norm_config.hpp"
 
-namespace tern::norm::detail {
+namespace tern::norm {
+namespace {
 
-void layer_norm_rows_scalar(int64_t rows, int64_t dim, const float* x, int64_t ldx,
-                            const float* gamma, const float* beta, float eps, float* y,
-                            int64_t ldy) {
+void f32_layer_norm_rows__scalar(int64_t rows, int64_t dim, const float* x, int64_t ldx,
+                                 const float* gamma, const float* beta, float eps, float* y,
+                                 int64_t ldy) {
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * ldx;
     float* yr = y + r * ldy;
@@ -26,4 +27,13 @@ void layer_norm_rows_scalar(int64_t rows, int64_t dim, const float* x, int64_t l
   }
 }
 
-}  // namespace tern::norm::detail
+const LayerNormConfig kConfig = {Isa::scalar, f32_layer_norm_rows__scalar,
+                                 "f32_layer_norm_rows__scalar"};
+
+}  // namespace
+
+const LayerNormConfig& layer_norm_config_scalar() {
+  return kConfig;
+}
+
+}  // namespace tern::norm

@@ -6,17 +6,23 @@
 #include <thread>
 #include <vector>
 
-namespace tern {
-namespace {
+#include "kernels/peak/peak_config.hpp"
 
-int64_t run_loop(Isa isa, int64_t iters, float* sink) {
+namespace tern::peak {
+
+const PeakConfig& peak_config(Isa isa) {
   switch (isa) {
-    case Isa::avx512: return fma_loop_avx512(iters, sink);
-    case Isa::avx2: return fma_loop_avx2(iters, sink);
-    case Isa::scalar: break;
+    case Isa::avx512:
+      return peak_config_avx512();
+    case Isa::avx2:
+      return peak_config_avx2();
+    case Isa::scalar:
+      break;
   }
-  return fma_loop_scalar(iters, sink);
+  return peak_config_scalar();
 }
+
+namespace {
 
 double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -29,12 +35,13 @@ double measure_fma_peak_gflops(Isa isa, int threads, double seconds) {
   // a peak measured low would flatter every fraction reported against it.
   constexpr int kReps = 10;
   threads = std::max(threads, 1);
+  const auto run_loop = peak_config(isa).fma_loop;
   float sink = 0;
   // Calibrate on one thread: iterations that take about seconds / kReps.
   int64_t iters = 1 << 16;
   for (;;) {
     const double t0 = now_s();
-    run_loop(isa, iters, &sink);
+    run_loop(iters, &sink);
     if (now_s() - t0 >= seconds / kReps || iters > (int64_t{1} << 40)) break;
     iters *= 2;
   }
@@ -49,12 +56,12 @@ double measure_fma_peak_gflops(Isa isa, int threads, double seconds) {
       pool.emplace_back([&, t] {
         ready.fetch_add(1);
         while (!go.load()) std::this_thread::yield();
-        flops[t] = run_loop(isa, iters, &sinks[t]);
+        flops[t] = run_loop(iters, &sinks[t]);
       });
     while (ready.load() < threads - 1) std::this_thread::yield();
     const double t0 = now_s();
     go.store(true);
-    flops[0] = run_loop(isa, iters, &sinks[0]);
+    flops[0] = run_loop(iters, &sinks[0]);
     for (auto& th : pool) th.join();
     const double dt = now_s() - t0;
     double total = 0;
@@ -64,4 +71,4 @@ double measure_fma_peak_gflops(Isa isa, int threads, double seconds) {
   return best;
 }
 
-}  // namespace tern
+}  // namespace tern::peak

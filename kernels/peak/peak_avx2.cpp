@@ -1,22 +1,21 @@
-#include "kernels/peak/peak.hpp"
-#include "kernels/simd_x86.hpp"
+#include "kernels/peak/peak_config.hpp"
+#include "kernels/peak/peak_impl.hpp"
+#include "kernels/simd/vec_avx2.hpp"
 
-namespace tern {
+namespace tern::peak {
+namespace {
 
 // 12 independent chains of 8-wide FMAs: 2 pipes × 4-5 cycles latency needs at least 10.
-int64_t fma_loop_avx2(int64_t iters, float* sink) {
-  constexpr int kAcc = 12;
-  __m256 acc[kAcc];
-  for (int i = 0; i < kAcc; ++i) acc[i] = _mm256_set1_ps(0.001f * float(i));
-  const __m256 m = _mm256_set1_ps(0.999999f), a = _mm256_set1_ps(1e-6f);
-  for (int64_t it = 0; it < iters; ++it) {
-#pragma GCC unroll 12
-    for (int i = 0; i < kAcc; ++i) acc[i] = _mm256_fmadd_ps(acc[i], m, a);
-  }
-  __m256 s = acc[0];
-  for (int i = 1; i < kAcc; ++i) s = _mm256_add_ps(s, acc[i]);
-  *sink = _mm256_cvtss_f32(s);
-  return iters * kAcc * 8 * 2;
+int64_t f32_fma_loop_12x8__avx2(int64_t iters, float* sink) {
+  return impl::fma_loop<simd::F32x8, 12>(iters, sink);
 }
 
-}  // namespace tern
+const PeakConfig kConfig = {Isa::avx2, f32_fma_loop_12x8__avx2, "f32_fma_loop_12x8__avx2"};
+
+}  // namespace
+
+const PeakConfig& peak_config_avx2() {
+  return kConfig;
+}
+
+}  // namespace tern::peak

@@ -1,11 +1,12 @@
-#include "kernels/peak/peak.hpp"
+#include "kernels/peak/peak_config.hpp"
 
-namespace tern {
+namespace tern::peak {
+namespace {
 
 // 12 independent chains of 4-wide multiply-adds: the portable build has no FMA instruction but
 // the compiler packs these into the baseline SSE registers, as it does for the scalar GEMM
 // microkernels, so this is the peak the scalar level can reach.
-int64_t fma_loop_scalar(int64_t iters, float* sink) {
+int64_t f32_fma_loop_12x4__scalar(int64_t iters, float* sink) {
   constexpr int kAcc = 12, kLanes = 4;
   float acc[kAcc][kLanes];
   for (int i = 0; i < kAcc; ++i)
@@ -21,4 +22,12 @@ int64_t fma_loop_scalar(int64_t iters, float* sink) {
   return iters * kAcc * kLanes * 2;
 }
 
-}  // namespace tern
+const PeakConfig kConfig = {Isa::scalar, f32_fma_loop_12x4__scalar, "f32_fma_loop_12x4__scalar"};
+
+}  // namespace
+
+const PeakConfig& peak_config_scalar() {
+  return kConfig;
+}
+
+}  // namespace tern::peak

@@ -3,28 +3,23 @@
 #include <algorithm>
 #include <cassert>
 
-#include "kernels/pool/pool_ukernels.hpp"
+#include "kernels/pool/pool_config.hpp"
 
 namespace tern::pool {
 
-namespace {
-
-struct PoolUkernels {
-  void (*max)(const float* const*, int64_t, int64_t, float*);
-  void (*sum)(const float*, int64_t, int64_t, int64_t, float*);
-};
-
-PoolUkernels ukernels_for(Isa isa) {
+const PoolConfig& pool_config(Isa isa) {
   switch (isa) {
     case Isa::avx512:
-      return {max_ukernel__avx512, sum_ukernel__avx512};
+      return pool_config_avx512();
     case Isa::avx2:
-      return {max_ukernel__avx2, sum_ukernel__avx2};
+      return pool_config_avx2();
     case Isa::scalar:
       break;
   }
-  return {max_ukernel__scalar, sum_ukernel__scalar};
+  return pool_config_scalar();
 }
+
+namespace {
 
 constexpr int64_t kAvgPoolChannelBlock = 256;
 constexpr int64_t kMaxTaps = 64;
@@ -35,7 +30,7 @@ void max_pool2d_nhwc(Isa isa, Parallel* par, const PoolParams& p, int64_t N, int
                      int64_t C, const float* x, float* y) {
   const int64_t OH = pool_out_size(H, p), OW = pool_out_size(W, p);
   assert(p.kernel >= 1 && p.kernel * p.kernel <= kMaxTaps && p.pad < p.kernel && OH > 0 && OW > 0);
-  const PoolUkernels uk = ukernels_for(isa);
+  const PoolConfig& uk = pool_config(isa);
   parallel_for(par, N * OH, [&](int64_t noy) {
     const int64_t n = noy / OH, oy = noy % OH;
     const int64_t y0 = std::max<int64_t>(0, oy * p.stride - p.pad);
@@ -55,7 +50,7 @@ void max_pool2d_nhwc(Isa isa, Parallel* par, const PoolParams& p, int64_t N, int
 void global_avg_pool_nhwc(Isa isa, Parallel* par, int64_t N, int64_t HW, int64_t C, const float* x,
                           float* y) {
   assert(HW > 0);
-  const PoolUkernels uk = ukernels_for(isa);
+  const PoolConfig& uk = pool_config(isa);
   const int64_t blocks = (C + kAvgPoolChannelBlock - 1) / kAvgPoolChannelBlock;
   parallel_for_2d(par, N, blocks, [&](int64_t n, int64_t b) {
     const int64_t c0 = b * kAvgPoolChannelBlock, cb = std::min(kAvgPoolChannelBlock, C - c0);

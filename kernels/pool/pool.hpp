@@ -8,6 +8,7 @@
 //   global_avg_pool_nhwc: x [N, HW, C] -> y [N, C], the mean over HW, summed in pixel order.
 // Per-channel arithmetic is the same sequence of operations on every ISA, so results are
 // bit-identical across ISAs and thread counts. Dense tensors; kernels read nothing outside them.
+// Variants per ISA: pool_config.hpp.
 #include <cstdint>
 
 #include "kernels/isa.hpp"

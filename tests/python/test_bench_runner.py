@@ -156,7 +156,8 @@ class TernBenchCli(unittest.TestCase):
                             ((self.model, "--seq-len", "16"), "text models"),
                             ((self.model, "--frobnicate"), "unknown option"),
                             ((os.path.join(self.tmp.name, "missing.tern"),), "missing.tern"),
-                            ((), "no model")):
+                            ((), "no model"),
+                            (("--kernel", "gemm"), "tern_kernel_bench")):
             r = tern("bench", *argv)
             self.assertEqual(r.returncode, 1, (argv, r.stdout, r.stderr))
             self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)

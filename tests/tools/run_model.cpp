@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "engine/core/npy.hpp"
+#include "engine/frontend/output.hpp"
 #include "tern/tern.hpp"
 
 int main(int argc, char** argv) {
@@ -134,7 +135,7 @@ int main(int argc, char** argv) {
           return 3;
         }
     }
-    tern::write_npy_f32(argv[3], out.data(), shape);
+    tern::frontend::write_npy_f32(argv[3], out.data(), shape);
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "tern_run_model: error: %s\n", e.what());

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tern/error.hpp"
@@ -27,7 +28,8 @@
 namespace tern {
 
 struct Options {
-  int threads = 0;      // 0 = every core available to the process; negative is an error
+  int threads = 0;      // 0 = every core available to the process; negative or over
+                        // max_threads() is an error, and so is a thread the system cannot create
   std::string isa;      // "" = best the CPU supports (or TERN_ISA); else cap: scalar|avx2|avx512
 };
 
@@ -51,7 +53,7 @@ struct EmbedOptions {
   bool normalize = false;  // L2-normalise each output vector (each token row when unpooled)
   bool logits = false;     // image models exported with --keep-head: class scores instead
   bool truncate = false;   // text over max_length: cut instead of an error
-  int max_length = 0;      // text: 0 = the model's (tokenizer max_length); must not exceed it.
+  int max_length = 0;      // text: 0 = the model's (tokenizer max_length), else 2 up to it.
                            // A sentence-transformers file: 0 = its max_seq_length, and longer
                            // texts are cut there (as sentence-transformers does) whatever truncate
   int batch = 8;           // inputs per forward pass
@@ -109,6 +111,7 @@ class Model {
   Embedding embed_text(const std::string& text, const EmbedOptions& opts = {}) const;
   std::vector<Embedding> embed_texts(const std::vector<std::string>& texts,
                                      const EmbedOptions& opts = {}) const;
+  // [CLS] ... [SEP]; max_length 0 = the model's, else 2 up to it (the one rule of every front end).
   std::vector<int32_t> tokenize(const std::string& text, bool truncate = false,
                                 int max_length = 0) const;
   // Already-tokenized input ([CLS] ... [SEP] included).
@@ -130,5 +133,55 @@ std::vector<ArchitectureInfo> architectures();
 
 // CPU features and the active ISA, as `tern --version` prints them.
 std::string describe_cpu();
+
+// This machine's FMA peak in GFLOP/s: `threads` threads (>= 1) each running a register-only loop
+// of independent fused multiply-adds at `isa` ("" = the active ISA, as Options::isa), the fastest
+// of 10 short runs (about 0.4 s in all). Benchmarks report achieved GFLOP/s as a fraction of it.
+// Throws tern::Error for threads < 1 or an unknown or unsupported ISA.
+double fma_peak_gflops(int threads, const std::string& isa = "");
+
+// The largest Options::threads accepted: 8 x the cores available to this process.
+int max_threads();
+
+// Only the tokenizer of a text model's weight file: reads the file's header and its "tokenizer"
+// and "vocab" metadata, no tensor data (what `tern tokenize` needs).
+class Tokenizer {
+ public:
+  static std::unique_ptr<Tokenizer> load(const std::string& path);
+  ~Tokenizer();
+  Tokenizer(const Tokenizer&) = delete;
+  Tokenizer& operator=(const Tokenizer&) = delete;
+  // As Model::tokenize: [CLS] ... [SEP]; max_length 0 = the model's, else 2..the model's.
+  std::vector<int32_t> tokenize(const std::string& text, bool truncate = false,
+                                int max_length = 0) const;
+  int max_length() const;  // the model's, [CLS] and [SEP] included
+
+  struct Impl;
+
+ private:
+  explicit Tokenizer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// A weight file's header, validated as Model::load validates it (what `tern info` shows).
+struct FileTensor {
+  std::string name;
+  std::string dtype;            // as stored: "F32", "BF16"
+  std::vector<int64_t> shape;
+  uint64_t offset = 0;          // of its data, inside the data section
+  uint64_t bytes = 0;
+};
+struct FileInfo {
+  std::string path;
+  uint64_t file_size = 0;
+  int format_version = 0;
+  std::string architecture;
+  std::vector<std::pair<std::string, std::string>> metadata;  // every key and its text, by key
+  std::vector<FileTensor> tensors;                            // by data offset
+  const std::string* find(const std::string& key) const;      // metadata value or nullptr
+};
+FileInfo describe_file(const std::string& path);
+// One tensor's values as float32 (BF16 widened), row-major. Throws naming an absent tensor.
+std::vector<float> read_tensor_f32(const std::string& path, const std::string& name);
 
 }  // namespace tern

@@ -46,7 +46,7 @@ typedef struct {
   tern_pooling pooling;
   int normalize;   /* nonzero: L2-normalise each vector */
   int truncate;    /* text: cut over-long texts instead of failing */
-  int max_length;  /* text: 0 = the model's */
+  int max_length;  /* text: 0 = the model's, else 2 up to it */
   const char* layer; /* NULL or "" = the model's usual output; else a layer name (tern info) */
   /* text: prepended to every text, NULL or "" = none (or the file's default prompt). prompt names
      one of the file's prompts (sentence-transformers), prompt_text is the text itself; not both. */

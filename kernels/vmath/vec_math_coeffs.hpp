@@ -1,6 +1,6 @@
 #pragma once
-// Constants shared by the per-ISA vector math headers (vec_math_avx2.hpp, vec_math_avx512.hpp), so
-// every ISA evaluates the same approximation.
+// Constants of the vector math bodies (vec_math_impl.hpp), so every ISA evaluates the same
+// approximation.
 //
 // exp(x): n = round(x·log2 e), r = x - n·ln2 (Cody-Waite, two constants), e^r by its degree-7
 //   Taylor polynomial (truncation < 6e-9 relative on |r| <= ln2/2), times 2^n. Accuracy: a few ulp
@@ -25,8 +25,8 @@ inline constexpr float kExpTaylor[8] = {1.f / 5040, 1.f / 720, 1.f / 120, 1.f / 
 
 inline constexpr float kErfSplit = 0.875f;
 inline constexpr float kErfTailEnd = 4.0f;
-inline constexpr float kErfSmall[6] = {-0.0006218503f, 0.0050351224f, -0.026793452f,
-                                       0.1128251f,     -0.37612554f,  1.1283791f};  // in x², highest first
+inline constexpr float kErfSmall[6] = {-0.0006218503f, 0.0050351224f, -0.026793452f, 0.1128251f,
+                                       -0.37612554f,   1.1283791f};  // in x², highest first
 inline constexpr float kErfcCenter = 2.5f;
 inline constexpr float kErfcTail[12] = {-5.4057847e-07f, 1.7181211e-06f,  -3.0570825e-06f,
                                         1.4095912e-05f,  -6.1029372e-05f, 0.00021346884f,

@@ -1,26 +1,39 @@
-#include "engine/cli/bench_kernel.hpp"
-
+// tern_kernel_bench: times one kernel on given shapes with the active ISA (TERN_ISA caps it),
+// measures the FMA peak of the same ISA and thread count in the same run, and times Eigen's GEMM on
+// the same shapes as a baseline. A developer tool, not part of the shipped tern executable.
+//
+//   tern_kernel_bench gemm|gemm_unpacked [--shape MxNxK ...] [--threads N] [--iters N] [--json]
+//
+// Per shape, Tern and Eigen run alternately (so both see the same interference from the rest of
+// the machine): GFLOP/s (2·M·N·K / time) of the fastest run, as the peak is the fastest of its
+// runs, the fraction of peak, the median run's GFLOP/s, Eigen's GFLOP/s (single-threaded: Debian's
+// Eigen is built without OpenMP; compiled for AVX2 + FMA and reported only where the CPU has
+// them). --json prints one object per shape, one per line: kernel, isa, threads, M, N, K, iters,
+// best_ms, median_ms, gflops (best), median_gflops, peak_gflops, fraction_of_peak (best),
+// eigen_gflops (best), eigen_threads, speedup_vs_eigen (best over best).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <exception>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "bench/kernels/eigen_gemm.hpp"
 #include "engine/core/cpu.hpp"
 #include "engine/core/error.hpp"
 #include "engine/core/thread_pool.hpp"
 #include "kernels/gemm/gemm.hpp"
 #include "kernels/peak/peak.hpp"
 
-namespace tern::cli {
+namespace tern::bench {
 namespace {
 
 const char kHelp[] =
-    "usage: tern bench --kernel gemm|gemm_unpacked [--shape MxNxK ...] [--threads N] [--iters N]\n"
-    "                  [--json]\n"
+    "usage: tern_kernel_bench gemm|gemm_unpacked [--shape MxNxK ...] [--threads N] [--iters N]\n"
+    "                         [--json]\n"
     "Times C[M,N] = A[M,K]·B[K,N] with the active ISA (TERN_ISA caps it) against this machine's\n"
     "FMA peak (measured in the same run, fastest of 10) and Eigen's GEMM, run alternately with\n"
     "Tern's. Reports the fastest run's GFLOP/s (and the median's).\n"
@@ -40,9 +53,9 @@ Shape parse_shape(const std::string& s) {
   long long m = 0, n = 0, k = 0;
   int used = 0;
   if (std::sscanf(s.c_str(), "%lld%c%lld%c%lld%n", &m, &x1, &n, &x2, &k, &used) != 5 ||
-      used != int(s.size()) || x1 != 'x' || x2 != 'x' || m <= 0 || n <= 0 || k <= 0 ||
-      m > 65536 || n > 65536 || k > 65536)
-    fail("bench: --shape '", s, "': expected MxNxK with positive sizes up to 65536");
+      used != int(s.size()) || x1 != 'x' || x2 != 'x' || m <= 0 || n <= 0 || k <= 0 || m > 65536 ||
+      n > 65536 || k > 65536)
+    fail("--shape '", s, "': expected MxNxK with positive sizes up to 65536");
   sh.M = m, sh.N = n, sh.K = k;
   return sh;
 }
@@ -54,7 +67,7 @@ int parse_int(const std::string& flag, const std::string& v, int lo, int hi) {
     if (used == v.size() && x >= lo && x <= hi) return int(x);
   } catch (const std::exception&) {
   }
-  fail("bench: ", flag, " '", v, "': expected an integer in [", lo, ", ", hi, "]");
+  fail(flag, " '", v, "': expected an integer in [", lo, ", ", hi, "]");
 }
 
 double now_s() {
@@ -92,7 +105,7 @@ std::pair<Timing, Timing> time_alternately(const std::function<void()>& fn,
 
 }  // namespace
 
-int bench_kernel(const Args& args) {
+int bench_kernel(const std::vector<std::string>& args) {
   std::string kernel;
   std::vector<Shape> shapes;
   int threads = 1, iters_opt = 0;
@@ -100,7 +113,7 @@ int bench_kernel(const Args& args) {
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     auto value = [&]() -> const std::string& {
-      if (i + 1 >= args.size()) fail("bench: ", a, " needs a value");
+      if (i + 1 >= args.size()) fail(a, " needs a value");
       return args[++i];
     };
     if (a == "-h" || a == "--help") {
@@ -108,6 +121,8 @@ int bench_kernel(const Args& args) {
       return 0;
     } else if (a == "--kernel") {
       kernel = value();
+    } else if (kernel.empty() && !a.empty() && a[0] != '-') {
+      kernel = a;
     } else if (a == "--shape") {
       shapes.push_back(parse_shape(value()));
     } else if (a == "--threads") {
@@ -117,28 +132,28 @@ int bench_kernel(const Args& args) {
     } else if (a == "--json") {
       json = true;
     } else {
-      fail("bench: unknown option '", a,
-           "' for --kernel mode (see tern bench --kernel gemm --help)");
+      fail("unknown option '", a, "' (see tern_kernel_bench --help)");
     }
   }
   if (kernel != "gemm" && kernel != "gemm_unpacked")
-    fail("bench: --kernel '", kernel, "': known kernels are gemm, gemm_unpacked");
+    fail("kernel '", kernel, "': known kernels are gemm, gemm_unpacked");
   if (shapes.empty())
-    shapes = {{256, 256, 256},    {512, 512, 512},   {1024, 1024, 1024}, {2048, 2048, 2048},
-              {128, 3072, 768},   {128, 768, 3072},  {128, 768, 768},    {197, 2304, 768},
-              {197, 3072, 768},   {3136, 256, 64},   {3136, 64, 576},    {784, 128, 1152},
+    shapes = {{256, 256, 256},  {512, 512, 512},  {1024, 1024, 1024}, {2048, 2048, 2048},
+              {128, 3072, 768}, {128, 768, 3072}, {128, 768, 768},    {197, 2304, 768},
+              {197, 3072, 768}, {3136, 256, 64},  {3136, 64, 576},    {784, 128, 1152},
               {49, 2048, 512}};
 
   const Isa isa = active_isa();
   ThreadPool pool(threads);
-  const double peak = measure_fma_peak_gflops(isa, threads);
+  const double peak = peak::measure_fma_peak_gflops(isa, threads);
   const bool have_eigen = isa_supported(Isa::avx2);
   if (!json)
-    std::printf("kernel %s, isa %s, threads %d, FMA peak %.1f GFLOP/s; Eigen: 1 thread, avx2\n"
-                "GFLOP/s of the fastest run (median in brackets); Tern and Eigen alternate\n"
-                "%-18s %9s %9s %7s %9s %9s %8s\n",
-                kernel.c_str(), isa_name(isa), threads, peak, "M x N x K", "best ms", "GFLOP/s",
-                "peak", "(median)", "Eigen", "vs Eigen");
+    std::printf(
+        "kernel %s, isa %s, threads %d, FMA peak %.1f GFLOP/s; Eigen: 1 thread, avx2\n"
+        "GFLOP/s of the fastest run (median in brackets); Tern and Eigen alternate\n"
+        "%-18s %9s %9s %7s %9s %9s %8s\n",
+        kernel.c_str(), isa_name(isa), threads, peak, "M x N x K", "best ms", "GFLOP/s", "peak",
+        "(median)", "Eigen", "vs Eigen");
   for (const Shape& s : shapes) {
     std::mt19937 rng(1);
     std::uniform_real_distribution<float> dist(-1.f, 1.f);
@@ -194,4 +209,13 @@ int bench_kernel(const Args& args) {
   return 0;
 }
 
-}  // namespace tern::cli
+}  // namespace tern::bench
+
+int main(int argc, char** argv) {
+  try {
+    return tern::bench::bench_kernel(std::vector<std::string>(argv + 1, argv + argc));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "tern_kernel_bench: error: %s\n", e.what());
+    return 1;
+  }
+}

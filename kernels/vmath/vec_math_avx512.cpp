@@ -1,0 +1,27 @@
+#include "kernels/simd/vec_avx512.hpp"
+#include "kernels/vmath/vec_math_config.hpp"
+#include "kernels/vmath/vec_math_impl.hpp"
+
+namespace tern::vmath {
+namespace {
+
+using V = simd::F32x16;
+
+void f32_exp_x16__avx512(int64_t n, const float* x, float* y) {
+  impl::map<V>(n, x, y, [](V::V v) { return impl::exp<V>(v); });
+}
+
+void f32_erf_x16__avx512(int64_t n, const float* x, float* y) {
+  impl::map<V>(n, x, y, [](V::V v) { return impl::erf<V>(v); });
+}
+
+const VecMathConfig kConfig = {Isa::avx512, f32_exp_x16__avx512, f32_erf_x16__avx512,
+                               "f32_vmath_x16__avx512"};
+
+}  // namespace
+
+const VecMathConfig& vec_math_config_avx512() {
+  return kConfig;
+}
+
+}  // namespace tern::vmath

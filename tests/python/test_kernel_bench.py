@@ -1,0 +1,65 @@
+"""bench/kernels: `tern_kernel_bench`, the GEMM benchmark against the FMA peak and Eigen (moved out of
+the tern executable). Env: TERN_BUILD_DIR (the build folder holding tern_kernel_bench)."""
+import json
+import os
+import subprocess
+import unittest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("TERN_BUILD_DIR", os.path.join(REPO, "build"))
+BENCH = os.path.join(BUILD, "tern_kernel_bench")
+
+KEYS = ("kernel", "isa", "threads", "M", "N", "K", "iters", "best_ms", "median_ms", "gflops",
+        "median_gflops", "peak_gflops", "fraction_of_peak", "eigen_gflops", "eigen_threads",
+        "speedup_vs_eigen")
+
+
+def bench(*argv, isa=None):
+    env = dict(os.environ)
+    if isa:
+        env["TERN_ISA"] = isa
+    return subprocess.run([BENCH, *argv], capture_output=True, text=True, env=env)
+
+
+class KernelBench(unittest.TestCase):
+    def test_json_per_shape(self):
+        for kernel in ("gemm", "gemm_unpacked"):
+            r = bench(kernel, "--shape", "64x48x32", "--shape", "7x9x5", "--iters", "2", "--json",
+                      isa="scalar")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            rows = [json.loads(line) for line in r.stdout.splitlines()]
+            self.assertEqual([(j["M"], j["N"], j["K"]) for j in rows], [(64, 48, 32), (7, 9, 5)])
+            for j in rows:
+                for key in KEYS:
+                    self.assertIn(key, j)
+                self.assertEqual((j["kernel"], j["isa"], j["threads"], j["iters"]),
+                                 (kernel, "scalar", 1, 2))
+                self.assertGreater(j["peak_gflops"], 0)
+                self.assertAlmostEqual(j["gflops"], 2 * j["M"] * j["N"] * j["K"] / j["best_ms"]
+                                       / 1e6, places=3)
+                self.assertAlmostEqual(j["fraction_of_peak"], j["gflops"] / j["peak_gflops"],
+                                       places=6)
+                self.assertLessEqual(j["best_ms"], j["median_ms"])
+
+    def test_text_report(self):
+        r = bench("gemm", "--shape", "32x32x32", "--iters", "1")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for word in ("FMA peak", "GFLOP/s", "32x32x32", "Eigen"):
+            self.assertIn(word, r.stdout)
+
+    def test_bad_arguments_are_one_line_errors(self):
+        for argv, words in ((("conv",), "known kernels"),
+                            (("gemm", "--shape", "0x4x4"), "--shape"),
+                            (("gemm", "--shape", "4x4"), "--shape"),
+                            (("gemm", "--threads", "x"), "--threads"),
+                            (("gemm", "--iters"), "needs a value"),
+                            (("gemm", "--frobnicate"), "unknown option")):
+            r = bench(*argv)
+            self.assertEqual(r.returncode, 1, (argv, r.stdout, r.stderr))
+            self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+            self.assertIn(words, r.stderr)
+            self.assertTrue(r.stderr.startswith("tern_kernel_bench: error:"), r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
