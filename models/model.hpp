@@ -96,6 +96,8 @@ struct Architecture {
   const char* name;
   const char* description;  // one line, for `tern info` and --help
   std::unique_ptr<EmbeddingModel> (*load)(const WeightFile& file, Isa isa);
+  // Text models: the tokenizer alone, from the file's metadata (no tensor data read); else null.
+  std::unique_ptr<TextTokenizer> (*load_tokenizer)(const WeightFile& file);
 };
 
 std::span<const Architecture> registered_architectures();

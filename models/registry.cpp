@@ -2,6 +2,7 @@
 // nothing else in Tern switches on the name. (A plain table, not static self-registration, which a
 // static library drops at link time.)
 #include "models/bert.hpp"
+#include "models/common.hpp"
 #include "models/distilbert.hpp"
 #include "models/model.hpp"
 #include "models/resnet50.hpp"
@@ -16,14 +17,19 @@ std::unique_ptr<EmbeddingModel> load(const WeightFile& file, Isa isa) {
   return std::make_unique<M>(file, isa);
 }
 
+std::unique_ptr<TextTokenizer> wordpiece(const WeightFile& file) {
+  return load_wordpiece(file);
+}
+
 const Architecture kArchitectures[] = {
-    {"resnet50", "torchvision ResNet50 image embeddings (2048-d global average pool)", load<ResNet50>},
+    {"resnet50", "torchvision ResNet50 image embeddings (2048-d global average pool)",
+     load<ResNet50>, nullptr},
     {"vit_b_16", "torchvision ViT image embeddings (class token after the final LayerNorm)",
-     load<ViT>},
+     load<ViT>, nullptr},
     {"distilbert", "Hugging Face DistilBERT text embeddings (one vector per token)",
-     load<DistilBert>},
+     load<DistilBert>, wordpiece},
     {"bert", "Hugging Face BERT text embeddings (sentence-transformers: all-MiniLM, bge, e5, gte)",
-     load<Bert>},
+     load<Bert>, wordpiece},
 };
 
 }  // namespace

@@ -3,12 +3,13 @@
 #include "engine/core/error.hpp"
 #include "engine/core/tokenizer.hpp"
 #include "engine/core/weights.hpp"
+#include "models/model.hpp"
 #include "tern/tern.hpp"
 
 namespace tern {
 
 struct Tokenizer::Impl {
-  std::unique_ptr<WordPieceTokenizer> tokenizer;
+  std::unique_ptr<TextTokenizer> tokenizer;
 };
 
 Tokenizer::Tokenizer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -16,12 +17,15 @@ Tokenizer::~Tokenizer() = default;
 
 std::unique_ptr<Tokenizer> Tokenizer::load(const std::string& path) {
   const auto w = WeightFile::open(path);
-  if (!w->has_metadata("tokenizer") || !w->has_metadata("vocab"))
+  const Architecture* arch = find_architecture(w->architecture());
+  if (!arch)
+    fail(path, ": unknown architecture '", w->architecture(), "' (expected ", architecture_names(),
+         ")");
+  if (!arch->load_tokenizer)
     fail(path, ": a ", w->architecture(), " file has no tokenizer (a text model has one)");
   auto impl = std::make_unique<Impl>();
   try {
-    impl->tokenizer = std::make_unique<WordPieceTokenizer>(
-        w->metadata("vocab"), TokenizerConfig::from_json(w->metadata("tokenizer")));
+    impl->tokenizer = arch->load_tokenizer(*w);
   } catch (const Error& e) {
     fail(path, ": ", e.what());
   }
@@ -34,7 +38,7 @@ std::vector<int32_t> Tokenizer::tokenize(const std::string& text, bool truncate,
 }
 
 int Tokenizer::max_length() const {
-  return impl_->tokenizer->config().max_length;
+  return impl_->tokenizer->max_length();
 }
 
 }  // namespace tern

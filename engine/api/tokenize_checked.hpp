@@ -1,7 +1,7 @@
 #pragma once
 // The one rule for a caller's max_length, shared by Model::tokenize and Tokenizer::tokenize:
-// 0 = the model's; otherwise 2 ([CLS] and [SEP]) up to the model's. A longer text is an error,
-// or with truncate keeps its first max_length - 2 word pieces and [SEP].
+// 0 = the model's; otherwise 2 (start and end tokens) up to the model's. A longer text is an
+// error, or with truncate keeps its first max_length - 2 pieces and the end token.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -11,10 +11,10 @@
 
 namespace tern {
 
-inline std::vector<int32_t> tokenize_checked(const WordPieceTokenizer& tokenizer,
+inline std::vector<int32_t> tokenize_checked(const TextTokenizer& tokenizer,
                                              const std::string& text, bool truncate,
                                              int max_length) {
-  const int model_max = tokenizer.config().max_length;
+  const int model_max = tokenizer.max_length();
   if (max_length != 0 && (max_length < 2 || max_length > model_max))
     fail("max length ", max_length, " is out of range (2..", model_max,
          ", the model's limit; 0 = the model's)");
