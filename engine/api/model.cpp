@@ -47,6 +47,7 @@ struct Model::Impl {
                                    const std::vector<int32_t>& pool_from) const;
   // The sentence-transformers head (Dense layers, Normalize) applies to pooled outputs of the
   // model's final layer.
+  std::string prompt_for(const EmbedOptions& opts) const;
   bool head_applies(const ForwardRequest& req) const {
     return st && req.pool != PoolMode::none && req.layer == ForwardRequest::kFinal && !req.logits;
   }
@@ -339,51 +340,67 @@ Embedding Model::embed_text(const std::string& text, const EmbedOptions& opts) c
   return embed_texts({text}, opts).at(0);
 }
 
-std::vector<Embedding> Model::embed_texts(const std::vector<std::string>& texts,
-                                          const EmbedOptions& opts) const {
-  require(is_text_model(), "this is an image model: use embed_image_*");
-  const SentenceDefaults* st = impl_->st.get();
-  // The prompt prepended to every text: a named one of the file's, the text given, or the
-  // file's default prompt.
+// The prompt prepended to every text: a named one of the file's, the text given, or the file's
+// default prompt; "" for none.
+std::string Model::Impl::prompt_for(const EmbedOptions& opts) const {
   if (!opts.prompt.empty() && !opts.prompt_text.empty())
     fail("give --prompt NAME or --prompt-text TEXT, not both");
-  std::string prompt = opts.prompt_text;
   if (!opts.prompt.empty()) {
     if (!st)
       fail("prompt '", opts.prompt, "': this model has no named prompts (use --prompt-text)");
-    prompt = st->prompt(opts.prompt);
-  } else if (prompt.empty() && st && !st->default_prompt.empty()) {
-    prompt = st->prompt(st->default_prompt);
+    return st->prompt(opts.prompt);
   }
+  if (opts.prompt_text.empty() && st && !st->default_prompt.empty())
+    return st->prompt(st->default_prompt);
+  return opts.prompt_text;
+}
+
+std::vector<int32_t> Model::tokenize(const std::string& text, const EmbedOptions& opts) const {
+  require(impl_->tokenizer != nullptr, "this is an image model: it has no tokenizer");
   // sentence-transformers cuts every text at its max_seq_length: the file's default unless
   // --max-length is given.
   bool truncate = opts.truncate;
   int max_length = opts.max_length;
-  if (st && max_length == 0) {
-    max_length = st->max_length;
+  if (impl_->st && max_length == 0) {
+    max_length = impl_->st->max_length;
     truncate = true;
   }
-  // include_prompt = false: mean / max skip what tokenizing the prompt alone gives before its
-  // [SEP] ([CLS] and the prompt's pieces), as sentence-transformers does.
-  int32_t skip = 0;
-  if (!prompt.empty() && st && !st->include_prompt)
-    skip = static_cast<int32_t>(impl_->tokenizer->encode(prompt, true).size()) - 1;
+  return tokenize(impl_->prompt_for(opts) + text, truncate, max_length);
+}
+
+int Model::prompt_tokens(const EmbedOptions& opts) const {
+  require(impl_->tokenizer != nullptr, "this is an image model: it has no tokenizer");
+  const std::string prompt = impl_->prompt_for(opts);
+  if (prompt.empty() || !impl_->st || impl_->st->include_prompt) return 0;
+  // What tokenizing the prompt alone gives before its [SEP]: [CLS] and the prompt's pieces, the
+  // positions sentence-transformers masks out of the pooling.
+  return static_cast<int>(tokenize(prompt, true, 0).size()) - 1;
+}
+
+std::vector<Embedding> Model::embed_texts(const std::vector<std::string>& texts,
+                                          const EmbedOptions& opts) const {
+  require(is_text_model(), "this is an image model: use embed_image_*");
+  EmbedOptions o = opts;
+  o.pool_skip_tokens = prompt_tokens(opts);
   std::vector<std::vector<int32_t>> ids;
   ids.reserve(texts.size());
   for (size_t i = 0; i < texts.size(); ++i) {
     try {
-      ids.push_back(tokenize(prompt + texts[i], truncate, max_length));
+      ids.push_back(tokenize(texts[i], opts));
     } catch (const Error& e) {
       fail("text ", i + 1, ": ", e.what());
     }
   }
-  return impl_->embed_ids(ids, opts, std::vector<int32_t>(skip > 0 ? ids.size() : 0, skip));
+  return embed_token_ids(ids, o);
 }
 
 std::vector<Embedding> Model::embed_token_ids(const std::vector<std::vector<int32_t>>& ids,
                                               const EmbedOptions& opts) const {
   require(is_text_model(), "this is an image model: it takes no token ids");
-  return impl_->embed_ids(ids, opts, {});
+  if (opts.pool_skip_tokens < 0)
+    fail("pool_skip_tokens must be >= 0, got ", opts.pool_skip_tokens);
+  const int32_t skip = opts.pool_skip_tokens;
+  return impl_->embed_ids(ids, opts, std::vector<int32_t>(skip > 0 ? ids.size() : 0, skip));
 }
 
 std::vector<Embedding> Model::Impl::embed_ids(const std::vector<std::vector<int32_t>>& ids,

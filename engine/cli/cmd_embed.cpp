@@ -327,6 +327,10 @@ int cmd_embed(const Args& args) {
     }
   };
   if (model->is_text_model()) {
+    // The prompt (--prompt, --prompt-text, the file's default) goes in front of every text;
+    // prompt_tokens checks it once and says what pooling leaves out.
+    EmbedOptions text_opts = opts;
+    text_opts.pool_skip_tokens = model->prompt_tokens(opts);
     TextSources::Item item;
     bool more = true;
     while (more) {
@@ -335,7 +339,7 @@ int cmd_embed(const Args& args) {
       while (ids.size() < bs && (more = texts.next(&item))) {
         ++seen;
         try {
-          ids.push_back(model->tokenize(item.value, opts.truncate, opts.max_length));
+          ids.push_back(model->tokenize(item.value, opts));
           batch_names.push_back(item.name);
         } catch (const Error& e) {
           if (!keep_going) throw Error(item.name + ": " + e.what());
@@ -344,12 +348,12 @@ int cmd_embed(const Args& args) {
       }
       if (ids.empty()) continue;
       try {
-        auto embs = model->embed_token_ids(ids, opts);
+        auto embs = model->embed_token_ids(ids, text_opts);
         keep(embs, batch_names);
       } catch (const Error&) {
         for (size_t i = 0; i < ids.size(); ++i) {
           try {
-            auto one = model->embed_token_ids({ids[i]}, opts);
+            auto one = model->embed_token_ids({ids[i]}, text_opts);
             keep(one, {batch_names[i]});
           } catch (const Error& e1) {
             const std::string why = relabel(batch_names[i], e1.what());
