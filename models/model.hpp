@@ -20,8 +20,9 @@
 
 namespace tern {
 
-// How per-token (or per-position) outputs become one vector per input. `automatic` is never
-// passed to a model: the API resolves it to the file's or the model's default first.
+// How per-token (or per-position) outputs become one vector per input. The API resolves
+// `automatic` to the model's default_pool() first; a model whose default_pool() is `automatic`
+// itself (CLIP: its own projected embedding, which is no pooling of the tokens) receives it.
 enum class PoolMode { automatic, none, cls, mean, max, mean_sqrt_len };
 const char* pool_mode_name(PoolMode p);
 
@@ -62,6 +63,9 @@ class EmbeddingModel {
   virtual int64_t dim() const = 0;  // width of the default output vector
   virtual PoolMode default_pool() const = 0;
   virtual bool has_head() const { return false; }
+  // The factor CLIP-style models put on cosine similarities for zero-shot logits
+  // (exp(logit_scale)); 0 for a model without one.
+  virtual float logit_scale() const { return 0.f; }
 
   // Layers a caller may stop at, in order ("stem", "layer1", ... or "0", "1", ...). Transformers
   // number their blocks: "0" the embeddings, "k" the output of block k.

@@ -72,6 +72,7 @@ static void self_attention(Isa isa, Parallel* par, const EncoderDims& d, const E
   p.ld_out = d.dim;
   p.out_seq_stride = in.seq_len * d.dim;
   p.key_lengths = in.key_lengths;
+  p.causal = in.causal;
   p.scale = 1.f / std::sqrt(static_cast<float>(p.head_dim));
   if (!in.offsets) {
     attention::attention(isa, par, p);
@@ -112,7 +113,7 @@ void post_norm_layer(Isa isa, Parallel* par, const EncoderLayer& l, const Encode
 }
 
 void pre_norm_layer(Isa isa, Parallel* par, const EncoderLayer& l, const EncoderDims& d,
-                    const EncoderInput& in, float* x, EncoderScratch& s) {
+                    const EncoderInput& in, float* x, EncoderScratch& s, gemm::Activation act) {
   const int64_t rows = in.rows();
   // tmp [rows, D] = LN_1(x);  qkv [rows, 3D] = tmp · Wqkvᵀ + b
   layer_norm(isa, par, l.attn_norm, rows, d.dim, x, s.tmp.data());
@@ -121,9 +122,9 @@ void pre_norm_layer(Isa isa, Parallel* par, const EncoderLayer& l, const Encoder
   self_attention(isa, par, d, in, s.qkv.data(), s.ctx.data());
   // x [rows, D] += ctx · Woᵀ + b
   linear(par, l.out, rows, s.ctx.data(), x, x);
-  // tmp = LN_2(x);  mlp [rows, F] = gelu(tmp · W1ᵀ + b1);  x += mlp · W2ᵀ + b2
+  // tmp = LN_2(x);  mlp [rows, F] = act(tmp · W1ᵀ + b1);  x += mlp · W2ᵀ + b2
   layer_norm(isa, par, l.mlp_norm, rows, d.dim, x, s.tmp.data());
-  linear(par, l.fc1, rows, s.tmp.data(), s.mlp.data(), nullptr, gemm::Activation::gelu);
+  linear(par, l.fc1, rows, s.tmp.data(), s.mlp.data(), nullptr, act);
   linear(par, l.fc2, rows, s.mlp.data(), x, x);
 }
 

@@ -64,6 +64,7 @@ struct EncoderInput {
   const int32_t* key_lengths = nullptr;
   const int64_t* offsets = nullptr;
   int64_t rows() const { return offsets ? offsets[batch] : batch * seq_len; }
+  bool causal = false;  // token t attends to tokens <= t only (CLIP's text tower), either layout
 };
 
 // Scratch for one call, sized for batch·seq_len rows.
@@ -75,8 +76,10 @@ struct EncoderScratch {
 // x ← LN2(h + MLP(h)) with h = LN1(x + Attn(x))      (DistilBERT / BERT, post-norm)
 void post_norm_layer(Isa isa, Parallel* par, const EncoderLayer& layer, const EncoderDims& dims,
                      const EncoderInput& in, float* x, EncoderScratch& s);
-// x ← h + MLP(LN2(h)) with h = x + Attn(LN1(x))       (ViT, pre-norm)
+// x ← h + MLP(LN2(h)) with h = x + Attn(LN1(x))       (ViT, CLIP: pre-norm). The MLP's
+// activation is `act` (exact GELU for ViT; OpenAI CLIP's QuickGELU).
 void pre_norm_layer(Isa isa, Parallel* par, const EncoderLayer& layer, const EncoderDims& dims,
-                    const EncoderInput& in, float* x, EncoderScratch& s);
+                    const EncoderInput& in, float* x, EncoderScratch& s,
+                    gemm::Activation act = gemm::Activation::gelu);
 
 }  // namespace tern::transformer

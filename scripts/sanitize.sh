@@ -12,9 +12,10 @@
 #   bash scripts/sanitize.sh asan       # one
 #
 # Not run under ASan, and why:
-#   - Python tests other than the CLI and robustness ones: they are PyTorch parity checks of the
-#     full models, which ASan (~3x) and the -O1 build (~5-10x against the release kernels) would
-#     stretch past CI's time, while the same code paths run in the C++ tests and the CLI tests.
+#   - Python tests other than the CLI, robustness and server ones: they are PyTorch parity checks
+#     of the full models, which ASan (~3x) and the -O1 build (~5-10x against the release kernels)
+#     would stretch past CI's time, while the same code paths run in the C++ tests and the CLI
+#     tests.
 #     TERN_ASAN_PY_TESTS (a CTest regex) picks the Python tests that run.
 #   - TERN_ASAN_EXCLUDE (a CTest regex, empty by default) drops heavy C++ cases.
 set -euo pipefail
@@ -37,7 +38,7 @@ run_asan() {
   # Not tern_tests_avx512emu: the AVX-512 kernels run under ASan natively in tern_tests on an
   # AVX-512 machine; emulated through SIMDe they would double the build for little more coverage.
   # The C++ tests, and what the Python CLI tests run: tern and the test tools.
-  local targets=(tern_tests tern_cli tern_run_model tern_image_dump)
+  local targets=(tern_tests tern_cli tern_run_model tern_image_dump)  # tern_cli: also tern serve
   cmake --build "$dir" -j "$JOBS" --target "${targets[@]}" -- --quiet
   # allocator_may_return_null: an absurd allocation must surface as tern::Error / bad_alloc (N8),
   # as it would without ASan, instead of ASan's own abort.
@@ -47,7 +48,7 @@ run_asan() {
   echo "sanitize: ASan+UBSan: C++ tests"
   exclude="avx512-emulated${exclude:+|$exclude}"
   (cd "$dir" && ctest --output-on-failure -j "$JOBS" -LE python -E "$exclude")
-  local py=${TERN_ASAN_PY_TESTS:-'^py\.test_(robustness_cli|cli.*)$'}
+  local py=${TERN_ASAN_PY_TESTS:-'^py\.test_(robustness_cli|cli.*|server.*)$'}
   if (cd "$dir" && ctest -N -L python -R "$py" | grep -q 'Total Tests: [1-9]'); then
     echo "sanitize: ASan+UBSan: Python CLI tests with the sanitized tern"
     (cd "$dir" && ctest --output-on-failure -j "$JOBS" -L python -R "$py")

@@ -30,7 +30,8 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
     ("engine/api/", ("kernels/", "engine/core/", "models/", "engine/api/") + PUBLIC),
     ("engine/include/tern/", PUBLIC),
     ("engine/frontend/", PUBLIC + ("engine/frontend/",)),
-    ("engine/cli/", PUBLIC + ("engine/frontend/", "engine/cli/")),
+    # The `tern` binary hosts `tern serve`: the CLI reaches the server through its one entry point.
+    ("engine/cli/", PUBLIC + ("engine/frontend/", "engine/cli/", "engine/server/serve.hpp")),
     ("engine/server/", PUBLIC + ("engine/frontend/", "engine/server/")),
     ("python/", PUBLIC + ("engine/frontend/", "python/")),
 ]

@@ -24,8 +24,12 @@ using namespace tern::frontend;
 
 namespace {
 
+// Per process: CTest runs the test cases of this file in parallel processes.
 std::string temp_file(const std::string& name, const std::string& bytes) {
-  const auto path = std::filesystem::temp_directory_path() / ("tern-frontend-" + name);
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("tern-frontend-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  const auto path = dir / name;
   std::ofstream(path, std::ios::binary) << bytes;
   return path.string();
 }

@@ -20,6 +20,7 @@ struct Case {
   // Scores carry fp32 rounding of about 1e-7 · |score| (PyTorch's too), which moves the softmax
   // weights by as much: large scores need a bound that grows with them.
   double tol = 4e-6;
+  bool causal = false;
 };
 
 std::string describe(Isa isa, const Case& c) {
@@ -27,7 +28,8 @@ std::string describe(Isa isa, const Case& c) {
                   " seq_len=" + std::to_string(c.seq_len) + " heads=" + std::to_string(c.heads) +
                   " head_dim=" + std::to_string(c.head_dim) +
                   " magnitude=" + std::to_string(c.magnitude) +
-                  " row_pad=" + std::to_string(c.row_pad) + " lengths=";
+                  " row_pad=" + std::to_string(c.row_pad) + " causal=" +
+                  std::to_string(c.causal) + " lengths=";
   for (int32_t l : c.lengths) s += std::to_string(l) + ",";
   return s;
 }
@@ -63,6 +65,7 @@ Setup make(const Case& c, uint64_t seed) {
   s.lengths = c.lengths;
   p.key_lengths = s.lengths.empty() ? nullptr : s.lengths.data();
   p.scale = 1.f / std::sqrt(float(c.head_dim));
+  p.causal = c.causal;
   return s;
 }
 
@@ -138,5 +141,46 @@ TEST_CASE("kernel attention: results do not depend on the thread count") {
     attention::attention(isa, &three, b.p);
     INFO(isa_name(isa));
     CHECK(std::memcmp(a.out.data(), b.out.data(), sizeof(float) * a.out.size()) == 0);
+  }
+}
+
+TEST_CASE("kernel attention: causal mask, alone and with key padding, across tile edges") {
+  uint64_t seed = 1200;
+  for (Isa isa : test::supported_isas()) {
+    for (int64_t seq_len : {1, 2, 31, 32, 33, 64, 65, 77, 130}) {
+      Case c{1, seq_len, 2, 64, {}};
+      c.causal = true;
+      run_case(isa, c, ++seed);
+    }
+    Case c{3, 77, 2, 33, {77, 5, 40}, 1.f, 3};
+    c.causal = true;
+    run_case(isa, c, ++seed);
+    Case big{2, 140, 1, 24, {140, 70}, 60.f, 0, 2e-5};
+    big.causal = true;
+    run_case(isa, big, ++seed);
+  }
+}
+
+TEST_CASE("kernel attention: causal outputs do not see later tokens") {
+  // The reference too: query 0 sees key 0 only, so its output is v[0]; changing the last token's
+  // k and v changes no earlier output row.
+  for (Isa isa : test::supported_isas()) {
+    Case c{1, 70, 2, 24, {}};
+    c.causal = true;
+    Setup a = make(c, 77), b = make(c, 77);
+    const int64_t D = 2 * 24, ld = 3 * D;
+    for (int64_t i = D; i < 3 * D; ++i) b.qkv[69 * ld + i] += 0.5f;
+    attention::attention(isa, nullptr, a.p);
+    attention::attention(isa, nullptr, b.p);
+    attention::Params pr = a.p;
+    pr.out = a.ref.data();
+    attention::attention_reference(pr);
+    INFO(isa_name(isa));
+    for (int64_t d = 0; d < D; ++d) {
+      CHECK(a.ref[d] == doctest::Approx(a.qkv[2 * D + d]).epsilon(1e-6));
+      CHECK(a.out[d] == doctest::Approx(a.qkv[2 * D + d]).epsilon(1e-5));
+    }
+    CHECK(std::memcmp(a.out.data(), b.out.data(), sizeof(float) * 69 * D) == 0);
+    CHECK(std::memcmp(a.out.data() + 69 * D, b.out.data() + 69 * D, sizeof(float) * D) != 0);
   }
 }

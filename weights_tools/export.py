@@ -127,9 +127,10 @@ def parse_args(argv: list[str]):
         raise ExportError("--seed only applies with --random-init")
     if args.seed is None:
         args.seed = 0
+    args.vocab_given = args.vocab is not None
     if args.vocab is None:
         args.vocab = DEFAULT_VOCAB
-    elif not args.random_init:
+    elif not args.random_init and not getattr(module, "ACCEPTS_VOCAB", False):
         raise ExportError("--vocab only applies with --random-init (a checkpoint brings its own)")
     return module, args
 
@@ -193,6 +194,8 @@ def export(argv: list[str]) -> str:
         raise ExportError(f"cannot write {args.output}: it is a directory")
     if args.random_init:
         source = module.random_source(args.seed, args)
+    elif hasattr(module, "load_source"):  # an architecture with its own source formats (clip)
+        source = module.load_source(args.source, args)
     else:
         source = sources.load_source(args.source)
     if args.arch == AUTO:

@@ -2,6 +2,7 @@
 #include <cstring>
 #include <new>
 #include <string>
+#include <vector>
 
 #include "tern/tern.hpp"
 #include "tern/tern_c.h"
@@ -148,5 +149,28 @@ void tern_embedding_free(tern_embedding* embedding) {
 }
 
 const char* tern_last_error(void) { return g_last_error.c_str(); }
+
+float tern_model_logit_scale(const tern_model* model) {
+  return model ? model->model->logit_scale() : 0.f;
+}
+
+tern_status tern_cosine_matrix(const float* a, int64_t na, const float* b, int64_t nb, int64_t dim,
+                               float softmax_scale, float* out) {
+  TERN_REQUIRE(a && b && out, "tern_cosine_matrix: a, b and out must not be NULL");
+  TERN_REQUIRE(na >= 1 && nb >= 1 && dim >= 1, "tern_cosine_matrix: na, nb and dim must be >= 1");
+  TERN_REQUIRE(softmax_scale >= 0, "tern_cosine_matrix: softmax_scale must be >= 0");
+  return guarded([&] {
+    auto rows = [dim](const float* p, int64_t n) {
+      std::vector<tern::Embedding> e(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i)
+        e[i] = {{dim}, std::vector<float>(p + i * dim, p + (i + 1) * dim)};
+      return e;
+    };
+    std::vector<float> m = tern::cosine_matrix(rows(a, na), rows(b, nb));
+    if (softmax_scale > 0) m = tern::zero_shot_softmax(m, nb, softmax_scale);
+    std::memcpy(out, m.data(), m.size() * sizeof(float));
+    return TERN_OK;
+  });
+}
 
 }  // extern "C"

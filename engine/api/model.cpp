@@ -1,8 +1,10 @@
 // The public C++ API: loading a weight file into its model (through the registry), batching,
 // preprocessing, tokenizing, normalisation and the non-finite check. What is particular to an
 // architecture (default pooling, which tokens a mean skips, layers) lives with its model.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "engine/api/sentence_defaults.hpp"
 #include "engine/api/tokenize_checked.hpp"
@@ -128,6 +130,9 @@ ForwardRequest Model::Impl::request(const EmbedOptions& opts) const {
   ForwardRequest req;
   req.layer = model->resolve_layer(opts.layer);
   req.pool = to_pool_mode(opts.pooling);
+  // The model's default (a sentence-transformers file: the directory's); where that is
+  // `automatic` too (CLIP's own projected embedding), the model receives `automatic` and
+  // produces its own output.
   if (req.pool == PoolMode::automatic)
     req.pool = st ? to_pool_mode(parse_pooling(st->pooling)) : model->default_pool();
   req.logits = opts.logits;
@@ -243,6 +248,7 @@ int Model::max_length() const {
   return impl_->tokenizer ? impl_->tokenizer->max_length() : 0;
 }
 int Model::image_size() const { return impl_->preprocess ? impl_->preprocess->crop : 0; }
+float Model::logit_scale() const { return impl_->model->logit_scale(); }
 double Model::forward_flops(int64_t batch, int64_t seq_len, int64_t image_h, int64_t image_w) const {
   return impl_->model->forward_flops(batch, seq_len, image_h, image_w);
 }
@@ -329,6 +335,32 @@ std::vector<Embedding> Model::embed_preprocessed(const float* nchw, int64_t n, i
     for (auto& e : impl_->run_images(x, opts, batch_names)) out.push_back(std::move(e));
   }
   return out;
+}
+
+Embedding Model::preprocess_image_bytes(const uint8_t* data, size_t size) const {
+  require(impl_->image(), "this is a text model: it takes no images");
+  if (data == nullptr || size == 0) fail("image bytes: empty input");
+  Tensor x = preprocess(decode_image(data, size, "image bytes"), *impl_->preprocess);
+  Embedding e;
+  e.shape = {x.dim(0), x.dim(1), x.dim(2)};
+  e.values.assign(x.f32(), x.f32() + x.numel());
+  return e;
+}
+
+int64_t Model::vocab_size() const {
+  require(impl_->tokenizer != nullptr, "this is an image model: it has no tokenizer");
+  return static_cast<int64_t>(impl_->tokenizer->vocab_size());
+}
+
+std::string Model::token_text(int32_t id) const {
+  require(impl_->tokenizer != nullptr, "this is an image model: it has no tokenizer");
+  if (id < 0 || id >= vocab_size()) fail("token id ", id, " is outside the vocabulary");
+  return impl_->tokenizer->token(id);
+}
+
+bool Model::is_special_token(int32_t id) const {
+  require(impl_->tokenizer != nullptr, "this is an image model: it has no tokenizer");
+  return impl_->tokenizer->is_special(id);
 }
 
 std::vector<int32_t> Model::tokenize(const std::string& text, bool truncate, int max_length) const {
@@ -421,6 +453,68 @@ std::vector<Embedding> Model::Impl::embed_ids(const std::vector<std::vector<int3
     std::vector<int32_t> from;
     if (!pool_from.empty()) from.assign(pool_from.begin() + b, pool_from.begin() + b + n);
     for (auto& e : run_tokens(batch, opts, batch_names, from)) out.push_back(std::move(e));
+  }
+  return out;
+}
+
+// ---- similarity --------------------------------------------------------------------------------
+
+namespace {
+
+// Rows of `e` as [n, D] (each Embedding one D-vector); `what` names the operand in messages.
+int64_t check_vectors(const std::vector<Embedding>& e, const char* what, int64_t d) {
+  for (size_t i = 0; i < e.size(); ++i) {
+    if (e[i].shape.size() != 1)
+      fail("similarity: ", what, " ", i + 1, " is not one vector (shape rank ", e[i].shape.size(),
+           "): pool it first");
+    if (d < 0) d = e[i].shape[0];
+    if (e[i].shape[0] != d || static_cast<int64_t>(e[i].values.size()) != d)
+      fail("similarity: ", what, " ", i + 1, " has width ", e[i].shape[0], ", expected ", d);
+  }
+  return d;
+}
+
+}  // namespace
+
+std::vector<float> cosine_matrix(const std::vector<Embedding>& a, const std::vector<Embedding>& b) {
+  const int64_t d = check_vectors(a, "row", -1);
+  check_vectors(b, "column", a.empty() ? -1 : d);
+  std::vector<double> inv_b(b.size());
+  for (size_t j = 0; j < b.size(); ++j) {
+    double ss = 0;
+    for (float v : b[j].values) ss += double(v) * v;
+    inv_b[j] = ss > 0 ? 1.0 / std::sqrt(ss) : 0.0;
+  }
+  std::vector<float> out(a.size() * b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    double ss = 0;
+    for (float v : a[i].values) ss += double(v) * v;
+    const double inv_a = ss > 0 ? 1.0 / std::sqrt(ss) : 0.0;
+    for (size_t j = 0; j < b.size(); ++j) {
+      double dot = 0;
+      for (int64_t k = 0; k < d; ++k) dot += double(a[i].values[k]) * b[j].values[k];
+      out[i * b.size() + j] = static_cast<float>(dot * inv_a * inv_b[j]);
+    }
+  }
+  return out;
+}
+
+std::vector<float> zero_shot_softmax(const std::vector<float>& cosine, int64_t cols,
+                                     float logit_scale) {
+  if (cols < 1 || cosine.size() % static_cast<size_t>(cols) != 0)
+    fail("zero_shot_softmax: ", cosine.size(), " values are not rows of ", cols, " columns");
+  if (!(logit_scale > 0) || !std::isfinite(logit_scale))
+    fail("zero_shot_softmax: logit scale ", logit_scale,
+         " must be positive (this model has no logit_scale; CLIP's is about 100)");
+  std::vector<float> out(cosine.size());
+  for (size_t r = 0; r < cosine.size() / cols; ++r) {
+    const float* c = cosine.data() + r * cols;
+    double mx = -INFINITY;
+    for (int64_t j = 0; j < cols; ++j) mx = std::max(mx, double(logit_scale) * c[j]);
+    double sum = 0;
+    std::vector<double> e(static_cast<size_t>(cols));
+    for (int64_t j = 0; j < cols; ++j) sum += (e[j] = std::exp(double(logit_scale) * c[j] - mx));
+    for (int64_t j = 0; j < cols; ++j) out[r * cols + j] = static_cast<float>(e[j] / sum);
   }
   return out;
 }

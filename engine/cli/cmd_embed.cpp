@@ -42,9 +42,11 @@ const char kHelp[] =
     "                       [N, T, D] unpooled images; several unpooled texts are ragged: use "
     ".jsonl\n"
     "  --pooling P          none | cls | mean | max | mean_sqrt_len; default: the model's default\n"
-    "                       pooling (tern info shows the architecture; image models pool, text\n"
-    "                       models give one vector per token, a sentence-transformers file pools\n"
-    "                       as its directory said)\n"
+    "                       pooling (tern info describes the model's default output; a\n"
+    "                       sentence-transformers file pools as its directory said)\n"
+    "  --layer NAME         embed from that layer instead of the model's usual output (a wrong\n"
+    "                       name's error lists the valid ones; for transformers -k counts back\n"
+    "                       from the last block)\n"
     "  --normalize          L2-normalise each output vector\n"
     "  --logits             class scores instead of embeddings (needs a file exported with "
     "--keep-head)\n"
@@ -215,14 +217,9 @@ int cmd_embed(const Args& args) {
     } else if (p.is("-o", "--output")) {
       output = p.value();
     } else if (p.is("--pooling")) {
-      const std::string v = p.value();
-      const char* valid = "none, cls, mean, max or mean_sqrt_len";
-      if (v == "default") throw Error(std::string("--pooling: expected ") + valid);
-      try {
-        opts.pooling = parse_pooling(v);
-      } catch (const Error&) {
-        throw Error("--pooling: expected " + std::string(valid) + ", got '" + printable(v) + "'");
-      }
+      opts.pooling = parse_pooling(p.value());
+    } else if (p.is("--layer")) {
+      opts.layer = p.value();
     } else if (p.is("--normalize")) {
       p.flag();
       opts.normalize = true;
@@ -300,12 +297,17 @@ int cmd_embed(const Args& args) {
   }
 
   auto model = Model::load(model_path, options);
-  if (model->is_text_model()) {
+  // A two-tower model (CLIP) takes either: texts when --text / --text-file are given, else images.
+  const bool both = model->is_text_model() && model->is_image_model();
+  if (both && !paths.empty() && !texts.empty())
+    throw Error(model->architecture() + " embeds images or texts in one run, not both: give "
+                "image files, or texts with --text / --text-file");
+  const bool text_mode = model->is_text_model() && (!both || !texts.empty());
+  if (text_mode) {
     if (!paths.empty())
       throw Error(printable(paths[0]) + ": " + model->architecture() +
                   " is a text model: give texts with --text or --text-file");
-    if (opts.max_length != 0)
-      check_max_length(opts.max_length, Tokenizer::load(model_path)->max_length());
+    if (opts.max_length != 0) check_max_length(opts.max_length, model->max_length());
   } else if (!texts.empty()) {
     throw Error(model->architecture() +
                 " is an image model: give image files or directories, not texts");
@@ -318,7 +320,7 @@ int cmd_embed(const Args& args) {
   size_t seen = 0;
   const size_t bs = static_cast<size_t>(opts.batch);
   Progress progress(
-      model->is_text_model() ? (texts.has_files() ? 0 : texts.inline_total()) : images.size(),
+      text_mode ? (texts.has_files() ? 0 : texts.inline_total()) : images.size(),
       !quiet);
   const auto keep = [&](std::vector<Embedding>& embs, const std::vector<std::string>& batch_names) {
     for (size_t i = 0; i < embs.size(); ++i) {
@@ -326,7 +328,7 @@ int cmd_embed(const Args& args) {
       names.push_back(batch_names[i]);
     }
   };
-  if (model->is_text_model()) {
+  if (text_mode) {
     // The prompt (--prompt, --prompt-text, the file's default) goes in front of every text;
     // prompt_tokens checks it once and says what pooling leaves out.
     EmbedOptions text_opts = opts;

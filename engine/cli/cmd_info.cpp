@@ -136,6 +136,13 @@ Summary summarize(const FileInfo& w) {
   return s;
 }
 
+// The registry's line about the file's architecture (its default output), or "" when unknown.
+std::string description(const FileInfo& w) {
+  for (const ArchitectureInfo& a : architectures())
+    if (a.name == w.architecture) return a.description;
+  return "";
+}
+
 std::string meta(const FileInfo& w, const std::string& key) {
   const std::string* v = w.find(key);
   return v ? *v : std::string();
@@ -149,6 +156,7 @@ nlohmann::json to_json(const FileInfo& w) {
   j["format"] = meta(w, "format");
   j["format_version"] = w.format_version;
   j["architecture"] = w.architecture;
+  if (const std::string d = description(w); !d.empty()) j["description"] = d;
   for (const char* key : {"config", "preprocess", "tokenizer", "embedding", "source"})
     if (w.find(key)) j[key] = json_or_string(*w.find(key));
   if (w.find("vocab")) j["vocab_size"] = count_lines(*w.find("vocab"));
@@ -182,6 +190,7 @@ std::string text_summary(const FileInfo& w, bool list_tensors) {
   out += "file          " + printable(w.path) + " (" + with_commas(w.file_size) + " bytes)\n";
   out += "format        tern, version " + std::to_string(w.format_version) + "\n";
   out += "architecture  " + printable(w.architecture) + "\n";
+  if (const std::string d = description(w); !d.empty()) out += "about         " + d + "\n";
   out += "tensors       " + std::to_string(w.tensors.size()) + " (" +
          (dtypes.empty() ? "none" : dtypes) + "), " + with_commas(s.parameters) + " parameters\n";
   for (const char* key : {"preprocess", "tokenizer", "embedding"})  // embedding: ST defaults

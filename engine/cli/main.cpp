@@ -11,6 +11,7 @@
 #include "engine/frontend/output.hpp"
 #include "engine/frontend/text.hpp"
 #include "tern/tern.hpp"
+#include "engine/server/serve.hpp"
 
 namespace {
 
@@ -23,6 +24,7 @@ const char kUsage[] =
     "  tern embed MODEL.tern [IMAGE ...] [--text TEXT ...] [--text-file FILE] [-o OUT]\n"
     "  tern tokenize MODEL.tern [--text TEXT ...] [--text-file FILE]\n"
     "  tern bench MODEL.tern [--batch N] [--seq-len N] [--threads N] [--json]\n"
+    "  tern serve MODEL.tern [--port 8080] ...  an HTTP embedding server (TEI and OpenAI APIs)\n"
     "  tern --version                       version, CPU features, active ISA\n"
     "\n"
     "Run `tern COMMAND --help` for the options of each command.\n"
@@ -59,6 +61,7 @@ int run(const std::string& cmd, const tern::cli::Args& args) {
   if (cmd == "embed") return cli::cmd_embed(args);
   if (cmd == "tokenize") return cli::cmd_tokenize(args);
   if (cmd == "bench") return cli::cmd_bench(args);
+  if (cmd == "serve") return server::serve_main(args);
   std::fprintf(stderr, "tern: unknown command '%s' (see tern --help)\n",
                frontend::printable(cmd).c_str());
   return 2;

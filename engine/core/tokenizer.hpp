@@ -37,6 +37,10 @@ class TextTokenizer {
   virtual int max_length() const = 0;
   virtual int32_t pad_id() const = 0;
   virtual size_t vocab_size() const = 0;
+  // The vocabulary entry of an id in [0, vocab_size()), and whether it is a special token (start,
+  // end, padding, mask; not the unknown token).
+  virtual const std::string& token(int32_t id) const = 0;
+  virtual bool is_special(int32_t id) const = 0;
 };
 
 class WordPieceTokenizer final : public TextTokenizer {
@@ -57,6 +61,15 @@ class WordPieceTokenizer final : public TextTokenizer {
   int32_t sep_id() const { return sep_id_; }
   int32_t unk_id() const { return unk_id_; }
   size_t vocab_size() const override { return vocab_.size(); }
+  const std::string& token(int32_t id) const override {
+    return vocab_.at(static_cast<size_t>(id));
+  }
+  // [CLS], [SEP], [PAD], [MASK] (not [UNK], which WordPiece also gives for unknown words).
+  bool is_special(int32_t id) const override {
+    for (const auto& [text, sid] : special_tokens_)
+      if (sid == id && sid != unk_id_) return true;
+    return false;
+  }
 
  private:
   TokenizerConfig config_;

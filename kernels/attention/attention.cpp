@@ -99,12 +99,25 @@ void attention(Isa isa, Parallel* par, const Params& p) {
       m[r] = -std::numeric_limits<float>::infinity();
       l[r] = 0.f;
     }
-    for (int64_t j0 = 0; j0 < L; j0 += kKeyTile) {
-      const int64_t valid = std::min(kKeyTile, L - j0), n = round_up(valid, nr);
+    // Causal: the block's last query (q0 + rows - 1) sees keys up to itself; no key tile past it.
+    const int64_t key_end = p.causal ? std::min(L, q0 + rows) : L;
+    for (int64_t j0 = 0; j0 < key_end; j0 += kKeyTile) {
+      const int64_t valid = std::min(kKeyTile, key_end - j0), n = round_up(valid, nr);
       // s[rows, n] = q[rows, dh] · Kᵀ[dh, j0 : j0 + n]
       uk.gemm(rows, n, dh, q, p.ld_q, kt + j0, t_pad, s, kKeyTile, nullptr);
-      for (int64_t r = 0; r < rows; ++r)
-        corr[r] = uk.softmax_row(s + r * kKeyTile, n, valid, p.scale, m + r, l + r);
+      for (int64_t r = 0; r < rows; ++r) {
+        // Causal: query q0 + r sees keys j0 .. q0 + r of this tile. Every query sees key 0 (in
+        // the first tile), so m and l are set before a tile where it sees none: there its scores
+        // are zeroed and its accumulator kept (corr = 1).
+        const int64_t row_valid = p.causal ? std::min(valid, q0 + r + 1 - j0) : valid;
+        float* sr = s + r * kKeyTile;
+        if (row_valid <= 0) {
+          std::memset(sr, 0, sizeof(float) * n);
+          corr[r] = 1.f;
+          continue;
+        }
+        corr[r] = uk.softmax_row(sr, n, row_valid, p.scale, m + r, l + r);
+      }
       // o[rows, dh_pad] = corr ⊙ o + p[rows, valid] · V[j0 : j0 + valid, dh_pad]
       uk.gemm(rows, dh_pad, valid, s, kKeyTile, vp + j0 * dh_pad, dh_pad, o, dh_pad,
               j0 == 0 ? nullptr : corr);
@@ -129,8 +142,9 @@ void attention_reference(const Params& p) {
           continue;
         }
         const float* q = p.q + b * p.seq_stride + t * p.ld_q + h * dh;
+        const int64_t keys = p.causal ? std::min(L, t + 1) : L;
         double mx = -std::numeric_limits<double>::infinity();
-        for (int64_t j = 0; j < L; ++j) {
+        for (int64_t j = 0; j < keys; ++j) {
           const float* k = p.k + b * p.seq_stride + j * p.ld_k + h * dh;
           double dot = 0;
           for (int64_t d = 0; d < dh; ++d) dot += double(q[d]) * double(k[d]);
@@ -138,9 +152,9 @@ void attention_reference(const Params& p) {
           mx = std::max(mx, sc[j]);
         }
         double sum = 0;
-        for (int64_t j = 0; j < L; ++j) sum += (sc[j] = std::exp(sc[j] - mx));
+        for (int64_t j = 0; j < keys; ++j) sum += (sc[j] = std::exp(sc[j] - mx));
         std::fill(acc.begin(), acc.end(), 0.0);
-        for (int64_t j = 0; j < L; ++j) {
+        for (int64_t j = 0; j < keys; ++j) {
           const float* v = p.v + b * p.seq_stride + j * p.ld_v + h * dh;
           for (int64_t d = 0; d < dh; ++d) acc[d] += sc[j] * double(v[d]);
         }

@@ -15,6 +15,10 @@
 // the valid keys, as with PyTorch's key_padding_mask). A fully masked sequence
 // (key_lengths[b] == 0) gives zero output rows: finite, never NaN.
 //
+// Causal mask (causal = true, decoder-style / CLIP's text tower): query t also ignores keys j > t,
+// so it attends to keys j < min(key_length[b], t + 1). It composes with the padding mask and is
+// applied in the ISA-independent tiling (attention.cpp), so every ISA honours it the same way.
+//
 // Numerics: flash-style. Per (sequence, head, block of kQueryBlock queries) the scores exist only
 // as a [query block × kKeyTile] tile in L1; the softmax is computed online over key tiles with a
 // running max, so exp never sees a positive argument and nothing overflows. Kᵀ and V are packed
@@ -45,6 +49,7 @@ struct Params {
   int64_t ld_out = 0, out_seq_stride = 0;
   const int32_t* key_lengths = nullptr;  // [batch], each in [0, seq_len]; nullptr = all valid
   float scale = 1.f;                     // usually 1/sqrt(head_dim)
+  bool causal = false;                   // query t attends to keys j <= t only
 };
 
 void attention(Isa isa, Parallel* par, const Params& p);

@@ -278,6 +278,8 @@ float apply_reference(float x, Activation act) {
     case Activation::relu: return x < 0.f ? 0.f : x;  // NaN stays NaN, as torch.relu
     case Activation::gelu:
       return static_cast<float>(0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))));
+    case Activation::quick_gelu:
+      return static_cast<float>(x / (1.0 + std::exp(-1.702 * double(x))));
   }
   return x;
 }

@@ -24,7 +24,9 @@
 
 namespace tern::gemm {
 
-enum class Activation { none, relu, gelu };  // gelu: exact erf form, 0.5·x·(1 + erf(x/√2))
+// gelu: exact erf form, 0.5·x·(1 + erf(x/√2));
+// quick_gelu: x·σ(1.702·x) (OpenAI CLIP's QuickGELU)
+enum class Activation { none, relu, gelu, quick_gelu };
 
 struct Epilogue {
   const float* bias = nullptr;      // [N] or null

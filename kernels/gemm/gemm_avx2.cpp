@@ -21,6 +21,10 @@ inline __m256 activate(__m256 v, Activation act) {
     case Activation::none: return v;
     case Activation::relu: return _mm256_max_ps(_mm256_setzero_ps(), v);  // maxps returns v if NaN
     case Activation::gelu: return vmath::impl::gelu<simd::F32x8>(v);
+    case Activation::quick_gelu:  // v / (1 + exp(-1.702 v)); exp clamps, so no inf / inf
+      return _mm256_div_ps(
+          v, _mm256_add_ps(_mm256_set1_ps(1.f), vmath::impl::exp<simd::F32x8>(
+                                                    _mm256_mul_ps(v, _mm256_set1_ps(-1.702f)))));
   }
   return v;
 }

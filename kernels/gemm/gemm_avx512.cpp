@@ -45,6 +45,10 @@ inline __m512 activate(__m512 v, Activation act) {
     case Activation::none: return v;
     case Activation::relu: return _mm512_max_ps(_mm512_setzero_ps(), v);  // maxps returns v if NaN
     case Activation::gelu: return vmath::impl::gelu<simd::F32x16>(v);
+    case Activation::quick_gelu:  // v / (1 + exp(-1.702 v)); exp clamps, so no inf / inf
+      return _mm512_div_ps(
+          v, _mm512_add_ps(_mm512_set1_ps(1.f), vmath::impl::exp<simd::F32x16>(
+                                                    _mm512_mul_ps(v, _mm512_set1_ps(-1.702f)))));
   }
   return v;
 }

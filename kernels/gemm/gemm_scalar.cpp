@@ -15,6 +15,7 @@ inline float activate(float v, Activation act) {
     case Activation::none: return v;
     case Activation::relu: return v < 0.f ? 0.f : v;  // NaN stays NaN, as torch.relu
     case Activation::gelu: return 0.5f * v * (1.f + std::erf(v * 0.70710678118654752f));
+    case Activation::quick_gelu: return v / (1.f + std::exp(-1.702f * v));
   }
   return v;
 }

@@ -378,6 +378,19 @@ class T07DashDash(Base):
         self.fails(tern("embed", IMAGE, PNG, "--batch", "99999999999999999999"), "out of range")
 
 
+class ApiOptions(Base):
+    """The CLI passes the API's pooling names and layers through, with the API's errors."""
+
+    def test_pooling_and_layer(self):
+        p = tern("embed", TEXT, "--text", "a b", "--pooling", "max")
+        self.assertEqual(p.returncode, 0, err(p))
+        self.assertEqual(json.loads(p.stdout)["shape"], [32])
+        self.fails(tern("embed", IMAGE, PNG, "--pooling", "median"), "median")
+        self.fails(tern("embed", IMAGE, PNG, "--layer", "nope"), "nope")
+        p = tern("embed", TEXT, "--text", "a b", "--layer", "-1", "--pooling", "mean")
+        self.assertEqual(p.returncode, 0, err(p))
+
+
 class T08EarlyErrors(Base):
     """#8: each its own clear error, before the model loads (a missing model proves it)."""
 

@@ -90,6 +90,9 @@ class Model {
   Pooling default_pooling() const;  // what Pooling::model_default means for this file
   std::vector<std::string> layers() const;  // valid EmbedOptions::layer values, in order
   bool has_head() const;         // exported with --keep-head: EmbedOptions::logits works
+  // CLIP: exp(logit_scale), the factor on cosine similarities in zero-shot logits (about 100
+  // for OpenAI's weights); 0 for models without one.
+  float logit_scale() const;
   int max_length() const;        // text models: tokens per text, start/end included (a
                                  // sentence-transformers file: its max_seq_length); else 0
   int image_size() const;        // image models: the side of the model's input (the crop)
@@ -110,6 +113,10 @@ class Model {
   // Already-preprocessed input: float [n, 3, h, w] (normalised, NCHW as torchvision gives).
   std::vector<Embedding> embed_preprocessed(const float* nchw, int64_t n, int64_t h, int64_t w,
                                             const EmbedOptions& opts = {}) const;
+  // Decodes and preprocesses encoded image bytes exactly as embed_image_bytes does and returns
+  // the model's input, float [3, S, S] (in a plain buffer with a shape). embed_preprocessed on
+  // it gives embed_image_bytes' result bit for bit: callers can decode in parallel, batch later.
+  Embedding preprocess_image_bytes(const uint8_t* data, size_t size) const;
 
   // Text models.
   Embedding embed_text(const std::string& text, const EmbedOptions& opts = {}) const;
@@ -128,6 +135,9 @@ class Model {
   // Already-tokenized input ([CLS] ... [SEP] included).
   std::vector<Embedding> embed_token_ids(const std::vector<std::vector<int32_t>>& ids,
                                          const EmbedOptions& opts = {}) const;
+  int64_t vocab_size() const;                 // token ids are 0 .. vocab_size() - 1
+  std::string token_text(int32_t id) const;   // the vocabulary entry ("##ing", "[CLS]")
+  bool is_special_token(int32_t id) const;    // [CLS], [SEP], [PAD], [MASK]
 
   struct Impl;
 
@@ -141,6 +151,15 @@ struct ArchitectureInfo {
   std::string name, description;
 };
 std::vector<ArchitectureInfo> architectures();
+
+// Similarity of embeddings (one D-vector each, e.g. pooled or CLIP's default output).
+// cosine_matrix: [a.size(), b.size()] row-major, cos(a_i, b_j) computed in double (a zero vector
+// gives 0). Widths must agree and every input must be one vector: else tern::Error.
+std::vector<float> cosine_matrix(const std::vector<Embedding>& a, const std::vector<Embedding>& b);
+// CLIP's zero-shot probabilities: per row of `cosine` ([rows, cols]),
+// softmax_j(logit_scale · cosine[i, j]) (Model::logit_scale()). A logit_scale <= 0: tern::Error.
+std::vector<float> zero_shot_softmax(const std::vector<float>& cosine, int64_t cols,
+                                     float logit_scale);
 
 // CPU features and the active ISA, as `tern --version` prints them.
 std::string describe_cpu();

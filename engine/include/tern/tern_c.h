@@ -84,6 +84,16 @@ void tern_embedding_free(tern_embedding* embedding);
 /* The message of the last failed call on this thread ("" if none). */
 const char* tern_last_error(void);
 
+/* CLIP: exp(logit_scale), the factor on cosine similarities in zero-shot logits (about 100 for
+ * OpenAI's weights); 0 for a model without one (or a NULL model). */
+float tern_model_logit_scale(const tern_model* model);
+
+/* out[i * nb + j] = cos(a_i, b_j) for a [na, dim] and b [nb, dim], row-major floats (a zero vector
+ * gives 0). softmax_scale > 0: each row i instead becomes softmax_j(softmax_scale * cos(a_i, b_j)),
+ * CLIP's zero-shot probabilities with softmax_scale = tern_model_logit_scale(). 0: the cosines. */
+tern_status tern_cosine_matrix(const float* a, int64_t na, const float* b, int64_t nb, int64_t dim,
+                               float softmax_scale, float* out);
+
 #ifdef __cplusplus
 }
 #endif
