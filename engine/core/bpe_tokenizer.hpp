@@ -49,6 +49,10 @@ class BpeTokenizer final : public TextTokenizer {
   int max_length() const override { return config_.max_length; }
   int32_t pad_id() const override { return pad_id_; }
   size_t vocab_size() const override { return vocab_.size(); }
+  const std::string& token(int32_t id) const override {
+    return vocab_.at(static_cast<size_t>(id));
+  }
+  bool is_special(int32_t id) const override { return id == bos_id_ || id == eos_id_; }
 
   int32_t bos_id() const { return bos_id_; }
   int32_t eos_id() const { return eos_id_; }
