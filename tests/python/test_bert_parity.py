@@ -355,11 +355,15 @@ class BertParity(unittest.TestCase):
         texts = [long_text, TEXTS[0]]
         want = self.reference([cut, self.tokenize(model, [TEXTS[0]])[0]], "mean", normalize=True)
         assert_close(self, self.embed(model, texts), want, "truncated at max_seq_length")
-        # An explicit --max-length overrides the file's (within the tokenizer's limit).
-        cut20 = full[:19] + [full[-1]]
-        want = self.reference([cut20], "mean", normalize=True)
-        assert_close(self, self.embed(model, [long_text], "--max-length", "20", "--truncate"),
-                     want, "--max-length 20")
+        # An explicit --max-length cuts shorter (the file's max_seq_length is the model's limit:
+        # Model::max_length(), which front ends check --max-length against).
+        cut12 = full[:11] + [full[-1]]
+        want = self.reference([cut12], "mean", normalize=True)
+        assert_close(self, self.embed(model, [long_text], "--max-length", "12", "--truncate"),
+                     want, "--max-length 12")
+        r = run([TERN, "embed", model, "--text", long_text, "--max-length", "12"])
+        self.assertNotEqual(r.returncode, 0)  # explicit --max-length: longer is an error again
+        self.assertIn("--truncate", r.stderr)
 
     def test_flags_override_the_defaults(self):
         dn = bt.random_dense(SMALL["hidden_size"], 40, True, "tanh", 7)
