@@ -10,7 +10,7 @@
 # Usage: bash scripts/demo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh tern_cli
+bash scripts/setup.sh tern_cli tern_python
 BUILD_DIR=${TERN_BUILD_DIR:-build}
 TERN="$BUILD_DIR/tern"
 PY=/usr/bin/python3
@@ -61,5 +61,25 @@ summary "$OUT/motorcycle-vit_b_16.npy" "ViT-B/16   data/images/motorcycle.jpg"
 "$TERN" tokenize "$OUT/distilbert.tern" --text "Hello, world!"
 "$TERN" embed "$OUT/distilbert.tern" --text "Hello, world!" -o "$OUT/hello-distilbert.npy"
 summary "$OUT/hello-distilbert.npy" "DistilBERT \"Hello, world!\""
+echo
+echo "== the same through Python (import tern)"
+$PY - "$OUT" <<'PYEOF'
+import sys
+import numpy as np
+import tern
+out = sys.argv[1]
+for arch, label in (("resnet50", "ResNet50  "), ("vit_b_16", "ViT-B/16  ")):
+    v = tern.load(f"{out}/{arch}.tern").embed_images("data/images/motorcycle.jpg")
+    same = np.array_equal(v, np.load(f"{out}/motorcycle-{arch}.npy")[0])
+    print(f"{label} tern.Model.embed_images: shape {list(v.shape)}, first values "
+          f"{np.array2string(v[:6], precision=4)}, same as tern embed: {same}")
+m = tern.load(f"{out}/distilbert.tern")
+e = m.embed_texts("Hello, world!")
+same = np.array_equal(e, np.load(f"{out}/hello-distilbert.npy"))
+print(f"DistilBERT tern.Model.embed_texts(\"Hello, world!\"): shape {list(e.shape)}, first values "
+      f"{np.array2string(e[0, :6], precision=4)}, same as tern embed: {same}")
+print(f"DistilBERT tern.Model.tokenize: {m.tokenize('Hello, world!')}; "
+      f"encode (mean pooled): shape {list(m.encode('Hello, world!').shape)}")
+PYEOF
 echo
 echo "Outputs are in $OUT/. Try: $TERN embed $OUT/distilbert.tern --text \"Hello, world!\" --pooling mean"

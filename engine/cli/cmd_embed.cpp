@@ -268,7 +268,7 @@ int cmd_embed(const Args& args) {
     if (!ends_with(*output, ".npy") && !ends_with(*output, ".jsonl"))
       throw Error(printable(*output) + ": output must end in .npy or .jsonl");
   }
-  texts.open(opts.truncate);
+  texts.open(opts.truncate, keep_going);
   std::vector<std::string> images;
   if (texts.empty()) {
     namespace fs = std::filesystem;
@@ -338,7 +338,17 @@ int cmd_embed(const Args& args) {
     while (more) {
       std::vector<std::vector<int32_t>> ids;
       std::vector<std::string> batch_names;
-      while (ids.size() < bs && (more = texts.next(&item))) {
+      for (;;) {
+        if (ids.size() >= bs) break;
+        try {
+          more = texts.next(&item);
+        } catch (const Error& e) {
+          if (!keep_going) throw;
+          ++seen;
+          failures.push_back({texts.current_label(), e.what()});  // a line of invalid UTF-8
+          continue;
+        }
+        if (!more) break;
         ++seen;
         try {
           ids.push_back(model->tokenize(item.value, opts));

@@ -21,7 +21,9 @@ const char kHelp[] =
     "\n"
     "Describes a .tern weight file after validating it: format version, architecture, config,\n"
     "preprocessing profile (image models) or tokenizer and vocabulary size (text models), tensor\n"
-    "and parameter counts, storage dtypes, file size and what it was converted from.\n"
+    "and parameter counts, storage dtypes, file size and what it was converted from; and, from the\n"
+    "loaded model, what it embeds (images, texts), its width and default pooling, and the layers\n"
+    "`tern embed --layer` accepts (or why the model cannot be loaded).\n"
     "\n"
     "  --json          one JSON object on stdout instead of text (includes the tensor table)\n"
     "  --tensors       list every tensor: name, dtype, shape, data offset\n"
@@ -148,7 +150,37 @@ std::string meta(const FileInfo& w, const std::string& key) {
   return v ? *v : std::string();
 }
 
-nlohmann::json to_json(const FileInfo& w) {
+// What the loaded model offers (inputs, width, default pooling, layers), or why it cannot load.
+struct ModelSummary {
+  std::vector<std::string> modalities, layers;
+  int64_t dim = 0;
+  std::string pooling, error;
+};
+
+ModelSummary summarize_model(const std::string& path) {
+  ModelSummary m;
+  try {
+    Options o;
+    o.threads = 1;
+    const auto model = Model::load(path, o);
+    if (model->is_image_model()) m.modalities.push_back("image");
+    if (model->is_text_model()) m.modalities.push_back("text");
+    m.layers = model->layers();
+    m.dim = model->dim();
+    m.pooling = pooling_name(model->default_pooling());
+  } catch (const Error& e) {
+    m.error = e.what();
+  }
+  return m;
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+  return s;
+}
+
+nlohmann::json to_json(const FileInfo& w, const ModelSummary& m) {
   const Summary s = summarize(w);
   nlohmann::json j;
   j["path"] = w.path;
@@ -157,6 +189,14 @@ nlohmann::json to_json(const FileInfo& w) {
   j["format_version"] = w.format_version;
   j["architecture"] = w.architecture;
   if (const std::string d = description(w); !d.empty()) j["description"] = d;
+  if (m.error.empty()) {
+    j["model"] = {{"modalities", m.modalities},
+                  {"dim", m.dim},
+                  {"default_pooling", m.pooling},
+                  {"layers", m.layers}};
+  } else {
+    j["model_error"] = m.error;
+  }
   for (const char* key : {"config", "preprocess", "tokenizer", "embedding", "source"})
     if (w.find(key)) j[key] = json_or_string(*w.find(key));
   if (w.find("vocab")) j["vocab_size"] = count_lines(*w.find("vocab"));
@@ -181,7 +221,7 @@ nlohmann::json to_json(const FileInfo& w) {
 }
 
 // One line per field; names and metadata are untrusted: printable() keeps each on its line.
-std::string text_summary(const FileInfo& w, bool list_tensors) {
+std::string text_summary(const FileInfo& w, const ModelSummary& m, bool list_tensors) {
   using frontend::printable;
   const Summary s = summarize(w);
   std::string dtypes;
@@ -191,6 +231,13 @@ std::string text_summary(const FileInfo& w, bool list_tensors) {
   out += "format        tern, version " + std::to_string(w.format_version) + "\n";
   out += "architecture  " + printable(w.architecture) + "\n";
   if (const std::string d = description(w); !d.empty()) out += "about         " + d + "\n";
+  if (m.error.empty()) {
+    out += "embeds        " + join(m.modalities) + ": " + std::to_string(m.dim) +
+           "-d, default pooling " + m.pooling + "\n";
+    out += "layers        " + join(m.layers) + " (--layer; the default is the model's usual output)\n";
+  } else {
+    out += "model         cannot be loaded: " + printable(m.error) + "\n";
+  }
   out += "tensors       " + std::to_string(w.tensors.size()) + " (" +
          (dtypes.empty() ? "none" : dtypes) + "), " + with_commas(s.parameters) + " parameters\n";
   for (const char* key : {"preprocess", "tokenizer", "embedding"})  // embedding: ST defaults
@@ -252,10 +299,11 @@ int cmd_info(const Args& args) {
   if (path.empty()) throw Error("missing MODEL.tern (see tern info --help)");
   const FileInfo w = describe_file(path);
   if (!tensor.empty()) return print_tensor(w, tensor);
+  const ModelSummary m = summarize_model(path);
   if (json) {
-    frontend::write_stdout(dump(to_json(w), 2) + "\n");
+    frontend::write_stdout(dump(to_json(w, m), 2) + "\n");
   } else {
-    frontend::write_stdout(text_summary(w, list_tensors));
+    frontend::write_stdout(text_summary(w, m, list_tensors));
   }
   return 0;
 }

@@ -43,15 +43,23 @@ class TextSources {
     return false;
   }
   // Opens every file (refusing a bad one by name) before any model is loaded.
-  void open(bool truncate) {
+  // recover: a line with invalid UTF-8 fails alone (next() throws, the next call goes on).
+  void open(bool truncate, bool recover = false) {
     for (auto& s : sources_)
-      if (s.is_file) s.reader = std::make_unique<frontend::TextReader>(s.path, truncate);
+      if (s.is_file) {
+        s.reader = std::make_unique<frontend::TextReader>(s.path, truncate);
+        s.reader->set_recover(recover);
+      }
   }
   std::vector<const frontend::TextReader*> readers() const {
     std::vector<const frontend::TextReader*> out;
     for (const auto& s : sources_)
       if (s.reader) out.push_back(s.reader.get());
     return out;
+  }
+  // "FILE:LINE" of the line a failed next() was reading.
+  std::string current_label() const {
+    return at_ < sources_.size() && sources_[at_].reader ? sources_[at_].reader->line_label() : "";
   }
   // The next text in order; false when all are read.
   bool next(Item* item) {

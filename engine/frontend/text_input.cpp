@@ -100,6 +100,16 @@ bool TextReader::next(std::string* line) {
   unsigned char lo = 0x80, hi = 0xBF;
   uint64_t seq_start = 0;
   bool full = false;  // the line reached the cap: the rest is checked and dropped
+  bool bad = false;   // recovering: the line holds invalid UTF-8 at bad_offset; skip to its end
+  uint64_t bad_offset = 0;
+  const auto invalid = [&](uint64_t offset) {
+    if (!recover_) invalid_utf8(offset);
+    if (!bad) bad_offset = offset;
+    bad = true;
+    need = 0;
+    lo = 0x80;
+    hi = 0xBF;
+  };
   for (;;) {
     if (!fill()) break;
     const size_t begin = pos_;
@@ -108,7 +118,10 @@ bool TextReader::next(std::string* line) {
     for (; i < len_; ++i) {
       const unsigned char c = static_cast<unsigned char>(buf_[i]);
       if (need > 0) {
-        if (c < lo || c > hi) invalid_utf8(seq_start);
+        if (c < lo || c > hi) {
+          invalid(seq_start);
+          continue;
+        }
         --need;
         lo = 0x80;
         hi = 0xBF;
@@ -131,10 +144,10 @@ bool TextReader::next(std::string* line) {
         if (c == 0xF0) lo = 0x90;
         if (c == 0xF4) hi = 0x8F;
       } else {
-        invalid_utf8(seq_start);
+        invalid(seq_start);
       }
     }
-    if (!full) {
+    if (!full && !bad) {
       const size_t room = max_line_ - line->size();
       const size_t take = i - begin;
       if (take <= room) {
@@ -158,7 +171,11 @@ bool TextReader::next(std::string* line) {
     pos_ = ended ? i + 1 : i;
     if (ended) break;
   }
-  if (need > 0) invalid_utf8(seq_start);
+  if (need > 0) invalid(seq_start);
+  if (bad) {
+    line->clear();
+    invalid_utf8(bad_offset);  // the whole line is consumed: next() goes on with the next one
+  }
   if (!line->empty() && line->back() == '\r' && !truncated_) line->pop_back();
   if (at_start_) {
     at_start_ = false;

@@ -36,6 +36,10 @@ class TextReader {
 
   // The next line, without its line end; false at the end of the input.
   bool next(std::string* line);
+  // Recovering (`--keep-going`): a line with invalid UTF-8 is still an error, but only once the
+  // whole line has been read (and dropped), so that next() goes on with the following line.
+  // Otherwise the error comes as soon as the bad byte is read.
+  void set_recover(bool recover) { recover_ = recover; }
   int64_t line_number() const { return line_; }  // of the line next() returned last (1-based)
   bool truncated() const { return truncated_; }  // that line was cut at the cap
   // "stdin" or the path, printable; and "LABEL:LINE" for the last line.
@@ -53,6 +57,7 @@ class TextReader {
   int fd_ = -1;
   bool own_fd_ = false;
   bool truncate_;
+  bool recover_ = false;
   size_t max_line_;
   std::string label_;
   dev_t dev_ = 0;

@@ -218,6 +218,19 @@ class T03StreamingText(Base):
             f.write_bytes(b"a" + bad + b"\n")
             self.fails(tern("tokenize", TEXT, "--text-file", f), "invalid UTF-8 at byte offset 1")
 
+    def test_keep_going_skips_a_line_of_invalid_utf8(self):
+        f = TMP / "bad-kg.txt"
+        f.write_bytes(b"ok\nab\xffc \xfe more bytes\nlast\n")
+        out = TMP / "kg.jsonl"
+        p = tern("embed", TEXT, "--text-file", f, "--pooling", "mean", "--keep-going", "-o", out)
+        self.assertEqual(p.returncode, 1, err(p))
+        self.assertIn("bad-kg.txt:2: invalid UTF-8 at byte offset 5", err(p))
+        self.assertIn("1 of 3 inputs failed", err(p))
+        got = [json.loads(line) for line in out.read_text().splitlines()]
+        self.assertEqual([g["input"] for g in got], [f"{f}:1", f"{f}:3"])
+        ref = json.loads(tern("embed", TEXT, "--text", "last", "--pooling", "mean").stdout)
+        self.assertEqual(got[1]["embedding"], ref["embedding"])
+
     def test_line_cap_and_truncate(self):
         f = TMP / "long.txt"
         # Exactly the cap is fine; one byte more is an error naming the line.
