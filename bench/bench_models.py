@@ -23,10 +23,23 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import torch_bert  # noqa: E402
 import torch_distilbert  # noqa: E402
 
 IMAGE_ARCHS = ("resnet50", "vit_b_16")
-TEXT_ARCHS = ("distilbert",)
+TEXT_ARCHS = ("distilbert", "bert")
+UNCASED_VOCAB = os.path.join(ROOT, "data", "vocab", "bert-base-uncased-vocab.txt")
+# Benchmark model name -> (exporter ARCH, exporter arguments). bert: bert-base-uncased's shape
+# (12 x 768, the bge-base / e5-base shape); minilm_l6: all-MiniLM-L6-v2's (6 x 384, 12 heads,
+# FFN 1536; bge-small / e5-small have 12 such layers).
+BENCH_MODELS = {
+    "resnet50": ("resnet50", []),
+    "vit_b_16": ("vit_b_16", []),
+    "distilbert": ("distilbert", []),
+    "bert": ("bert", ["--vocab", UNCASED_VOCAB]),
+    "minilm_l6": ("bert", ["--hidden-size", "384", "--layers", "6", "--heads", "12",
+                           "--intermediate", "1536", "--vocab", UNCASED_VOCAB]),
+}
 
 
 @dataclass
@@ -146,13 +159,18 @@ def decorrelate(state_dict: dict, seed: int) -> None:
             state_dict[name] = t + 0.1 * (noise - 0.5)
 
 
-def build(arch: str, out_dir: str, seed: int = 0, export_args: list[str] | None = None,
+def build(name: str, out_dir: str, seed: int = 0, export_args: list[str] | None = None,
           image_size: int | None = None) -> BenchModel:
-    """Random weights for `arch` through the exporter, the .tern file and the torch module."""
+    """Random weights for benchmark model `name` (BENCH_MODELS) through the exporter, the .tern
+    file and the torch module."""
     from weights_tools import export, tern_format
 
-    tern_path = os.path.join(out_dir, f"{arch}.tern")
-    argv = [arch, "--random-init", "--seed", str(seed), "-o", tern_path] + list(export_args or [])
+    if name not in BENCH_MODELS:
+        raise ValueError(f"unknown benchmark model {name}")
+    arch, base_args = BENCH_MODELS[name]
+    tern_path = os.path.join(out_dir, f"{name}.tern")
+    argv = ([arch, "--random-init", "--seed", str(seed), "-o", tern_path] + base_args
+            + list(export_args or []))
     module, args = export.parse_args(argv)
     source = module.random_source(args.seed, args)
     decorrelate(source.state_dict, seed)
@@ -177,4 +195,7 @@ def build(arch: str, out_dir: str, seed: int = 0, export_args: list[str] | None 
         torch_module = torch_distilbert.from_state_dict(sd, source.hf_config)
         vocab = source.vocab or metadata["vocab"].split("\n")
         return BenchModel(arch, torch_module, tern_path, config, vocab=vocab)
+    if arch == "bert":
+        torch_module = torch_bert.from_state_dict(sd, source.hf_config)
+        return BenchModel(arch, torch_module, tern_path, config, vocab=source.vocab)
     raise ValueError(f"unknown architecture {arch}")

@@ -6,7 +6,8 @@
     /usr/bin/python3 bench/compare.py --models resnet50 --batches 1 --threads 2 --iters 20
 
 For each model it builds one random-weight model (the exporter's random_source, then convert for
-Tern; the same state dict loaded into torchvision / bench/torch_distilbert.py for PyTorch; that
+Tern; the same state dict loaded into torchvision / bench/torch_distilbert.py / bench/torch_bert.py
+for PyTorch; that
 module exported with torch.onnx for ONNX Runtime). For each (model, seq_len, batch) it first checks
 that the three engines agree on one input (cosine >= 0.9999 per output vector, against PyTorch):
 an engine that disagrees is reported and not timed. Then, for each thread count, it warms every
@@ -41,7 +42,7 @@ import bench_models  # noqa: E402
 import engines  # noqa: E402
 import report  # noqa: E402
 
-MODELS = ("resnet50", "vit_b_16", "distilbert")
+MODELS = tuple(bench_models.BENCH_MODELS)  # resnet50, vit_b_16, distilbert, bert, minilm_l6
 NOTE = ("Absolute times drift between runs on a shared machine; the ratios measured side by side "
         "hold better.")
 

@@ -56,6 +56,9 @@ def forward_flops(arch: str, config: dict, batch: int, seq_len: int = 0, image_s
                         config["hidden_dim"], config["mlp_dim"])
     elif arch == "distilbert":
         macs = distilbert_macs(seq_len, config["n_layers"], config["dim"], config["hidden_dim"])
+    elif arch == "bert":  # the embeddings' adds and LayerNorm are not counted, as for distilbert
+        macs = config["num_hidden_layers"] * encoder_block_macs(
+            seq_len, config["hidden_size"], config["intermediate_size"])
     else:
         raise ValueError(f"no FLOP count for {arch}")
     return 2.0 * macs * batch

@@ -12,7 +12,8 @@ NAMES = {"tern": "Tern", "ort": "ONNX Runtime", "torch": "PyTorch"}
 
 
 def case_name(r: dict) -> str:
-    model = {"resnet50": "ResNet50", "vit_b_16": "ViT-B/16", "distilbert": "DistilBERT"}[r["model"]]
+    model = {"resnet50": "ResNet50", "vit_b_16": "ViT-B/16", "distilbert": "DistilBERT",
+             "bert": "BERT-base", "minilm_l6": "MiniLM-L6"}[r["model"]]
     shape = f"{r['seq_len']} tok" if r.get("seq_len") else f"{r['image_size']}px"
     return f"{model} {shape}"
 

@@ -1,6 +1,7 @@
 // The architecture table: a weight file's "architecture" -> its model. One line per architecture;
 // nothing else in Tern switches on the name. (A plain table, not static self-registration, which a
 // static library drops at link time.)
+#include "models/bert.hpp"
 #include "models/clip.hpp"
 #include "models/common.hpp"
 #include "models/distilbert.hpp"
@@ -28,6 +29,8 @@ const Architecture kArchitectures[] = {
      load<ViT>, nullptr},
     {"distilbert", "Hugging Face DistilBERT text embeddings (one vector per token)",
      load<DistilBert>, wordpiece},
+    {"bert", "Hugging Face BERT text embeddings (sentence-transformers: all-MiniLM, bge, e5, gte)",
+     load<Bert>, wordpiece},
     {"clip", "CLIP image and text embeddings in one space (projected; OpenAI, open_clip, HF)",
      load<Clip>, load_clip_tokenizer},
 };

@@ -4,6 +4,12 @@
     /usr/bin/python3 weights_tools/export.py ARCH SOURCE -o OUT.tern [--dtype f32|bf16]
                                              [--preprocess PROFILE] [--keep-head]
     /usr/bin/python3 weights_tools/export.py ARCH --random-init [--seed N] -o OUT.tern
+    /usr/bin/python3 weights_tools/export.py auto SOURCE -o OUT.tern    # ARCH from the source
+
+ARCH `auto` decides the architecture from the source (weights_tools/auto.py). A
+sentence-transformers directory (modules.json) is read by weights_tools/st.py: its Transformer
+goes to the architecture module, its Pooling / Dense / Normalize / prompts / max_seq_length become
+the file's `embedding` defaults (st.apply, after convert()).
 
 The frame here parses the common options, loads the source (weights_tools/sources.py), hands it
 to the architecture module (weights_tools/archs/), adds the frame's metadata, validates the
@@ -25,7 +31,7 @@ if __package__ in (None, ""):  # run as a script: make `weights_tools.*` importa
 
 import numpy as np  # noqa: E402
 
-from weights_tools import sources, tern_format  # noqa: E402
+from weights_tools import auto, sources, st, tern_format  # noqa: E402
 from weights_tools.archs import ARCHS, load_arch  # noqa: E402
 from weights_tools.sources import ExportError  # noqa: E402
 
@@ -36,6 +42,7 @@ sys.modules.setdefault("tern_format", tern_format)
 EXPORTER_VERSION = "tern-export 0.1.0"
 PREPROCESS_PROFILES = ("torchvision-v1", "torchvision-v2", "timm")
 FRAME_METADATA = ("format", "format_version", "architecture", "source")
+AUTO = "auto"
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_VOCAB = os.path.join(REPO_ROOT, "data", "vocab", "bert-base-cased-vocab.txt")
 
@@ -58,7 +65,10 @@ def build_parser(arch_module=None) -> argparse.ArgumentParser:
                "model.safetensors or pytorch_model.bin + vocab.txt or tokenizer.json). "
                "`export.py ARCH --help` also lists the options of that architecture. "
                "Errors: one line on stderr, exit status 1, no output file.")
-    p.add_argument("arch", metavar="ARCH", help="architecture: " + ", ".join(ARCHS))
+    p.add_argument("arch", metavar="ARCH",
+                   help="architecture: " + ", ".join(ARCHS) + ", or auto (decided from SOURCE: "
+                        "config.json model_type / architectures, a sentence-transformers "
+                        "modules.json, the tensor names of a state dict; no architecture options)")
     p.add_argument("source", metavar="SOURCE", nargs="?",
                    help="checkpoint file or Hugging Face directory (omit with --random-init)")
     p.add_argument("-o", "--output", metavar="OUT.tern", required=True,
@@ -99,7 +109,7 @@ def parse_args(argv: list[str]):
     arch = _peek_arch(argv)
     wants_help = any(a in ("-h", "--help") for a in argv)
     module = None
-    if arch is not None and (arch in ARCHS or not wants_help):
+    if arch is not None and arch != AUTO and (arch in ARCHS or not wants_help):
         try:
             module = load_arch(arch)
         except ExportError:
@@ -110,6 +120,9 @@ def parse_args(argv: list[str]):
         raise ExportError("give either SOURCE or --random-init, not both")
     if not args.random_init and args.source is None:
         raise ExportError("missing SOURCE (a checkpoint file or directory), or use --random-init")
+    if args.arch == AUTO and args.random_init:
+        raise ExportError("auto decides the architecture from SOURCE; with --random-init name it "
+                          f"({', '.join(ARCHS)})")
     if args.seed is not None and not args.random_init:
         raise ExportError("--seed only applies with --random-init")
     if args.seed is None:
@@ -154,6 +167,23 @@ def source_metadata(source: sources.Source | None, args) -> str:
     return json.dumps(info)
 
 
+def _resolve_auto(source: sources.Source, args):
+    """`auto`: the architecture the source shows; its options at their defaults (or as the
+    source implies, e.g. a ResNet's block counts). Sets args.arch; returns the module."""
+    arch, options = auto.detect(source)
+    module = load_arch(arch)
+    defaults = argparse.ArgumentParser(add_help=False)
+    if hasattr(module, "add_arguments"):
+        module.add_arguments(defaults)
+    for key, value in vars(defaults.parse_args([])).items():
+        if not hasattr(args, key):
+            setattr(args, key, value)
+    for key, value in options.items():
+        setattr(args, key, value)
+    args.arch = arch
+    return module
+
+
 def export(argv: list[str]) -> str:
     """Runs the exporter; returns the summary line. Raises ExportError."""
     module, args = parse_args(argv)
@@ -168,7 +198,11 @@ def export(argv: list[str]) -> str:
         source = module.load_source(args.source, args)
     else:
         source = sources.load_source(args.source)
+    if args.arch == AUTO:
+        module = _resolve_auto(source, args)
     tensors, metadata = module.convert(source, args)
+    if source.sentence_transformers is not None:
+        tensors, metadata = st.apply(source.sentence_transformers, tensors, metadata)
     validate(args.arch, tensors, metadata)
     metadata = dict(metadata)
     metadata.update({
@@ -183,8 +217,13 @@ def export(argv: list[str]) -> str:
         raise ExportError(f"cannot write {args.output}: {e.strerror or e}") from None
     params = sum(int(a.size) for a in tensors.values())
     size = os.path.getsize(args.output)
-    return (f"wrote {args.output}: {args.arch}, {len(tensors)} tensors, {params:,} parameters, "
-            f"{size:,} bytes ({args.dtype})")
+    summary = (f"wrote {args.output}: {args.arch}, {len(tensors)} tensors, {params:,} parameters, "
+               f"{size:,} bytes ({args.dtype})")
+    spec = source.sentence_transformers
+    if spec is not None:
+        summary += (f"; sentence-transformers defaults: {spec.pooling} pooling, "
+                    f"{len(spec.dense)} dense, normalize {str(spec.normalize).lower()}")
+    return summary
 
 
 def main(argv: list[str] | None = None) -> int:

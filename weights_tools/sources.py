@@ -29,6 +29,9 @@ class Source:
     hf_config: dict | None = None     # config.json of a Hugging Face directory
     vocab: list[str] | None = None    # tokens ordered by id
     tokenizer_config: dict | None = None
+    # A sentence-transformers directory (weights_tools/st.py): its pooling / Dense / Normalize /
+    # prompts spec, applied by the frame after the architecture's convert().
+    sentence_transformers: object | None = None
 
 
 def take_tensor(state: dict, name: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -86,6 +89,9 @@ def _json_file(path: str) -> dict:
     if not isinstance(value, dict):
         raise ExportError(f"{path}: expected a JSON object")
     return value
+
+
+read_json = _json_file
 
 
 def _load_torch(path: str) -> dict[str, torch.Tensor]:
@@ -153,7 +159,15 @@ def load_safetensors(path: str) -> dict[str, torch.Tensor]:
     return out
 
 
-def _tokenizer_json_vocab(path: str) -> list[str]:
+def load_weights_file(path: str) -> dict[str, torch.Tensor]:
+    """model.safetensors (parsed here) or pytorch_model.bin (torch.load, weights_only)."""
+    return load_safetensors(path) if path.endswith(".safetensors") else _load_torch(path)
+
+
+def _tokenizer_json(path: str) -> tuple[list[str], dict]:
+    """tokenizer.json (HF fast tokenizer): the WordPiece vocabulary by id, and the BertNormalizer
+    settings as tokenizer_config.json keys (do_lower_case, strip_accents,
+    tokenize_chinese_chars)."""
     tok = _json_file(path)
     model = tok.get("model")
     if not isinstance(model, dict) or not isinstance(model.get("vocab"), dict):
@@ -167,10 +181,24 @@ def _tokenizer_json_vocab(path: str) -> list[str]:
         by_id[i] = token
     if sorted(by_id) != list(range(len(by_id))):
         raise ExportError(f"{path}: vocabulary ids are not 0..{len(by_id) - 1}")
-    return [by_id[i] for i in range(len(by_id))]
+    settings = {}
+    norm = tok.get("normalizer")
+    if isinstance(norm, dict) and norm.get("type") == "BertNormalizer":
+        for src, dst in (("lowercase", "do_lower_case"), ("strip_accents", "strip_accents"),
+                         ("handle_chinese_chars", "tokenize_chinese_chars")):
+            if src in norm:
+                value = norm[src]
+                if value is not None and not isinstance(value, bool):
+                    raise ExportError(f"{path}: normalizer.{src} is {value!r}, expected a boolean")
+                settings[dst] = value
+    elif norm is not None:
+        kind = norm.get("type") if isinstance(norm, dict) else type(norm).__name__
+        raise ExportError(f"{path}: normalizer is {kind}, expected BertNormalizer")
+    return [by_id[i] for i in range(len(by_id))], settings
 
 
-def _load_hf_directory(path: str) -> Source:
+def load_hf_directory(path: str) -> Source:
+    """config.json + model.safetensors or pytorch_model.bin + vocab.txt or tokenizer.json."""
     config = _json_file(os.path.join(path, "config.json"))
     weights = None
     for name in ("model.safetensors", "pytorch_model.bin"):
@@ -182,15 +210,22 @@ def _load_hf_directory(path: str) -> Source:
             if os.path.exists(os.path.join(path, name)):
                 raise ExportError(f"{path}: sharded checkpoints ({name}) are not supported")
         raise ExportError(f"{path}: no model.safetensors or pytorch_model.bin in the directory")
-    state = load_safetensors(weights) if weights.endswith(".safetensors") else _load_torch(weights)
+    state = load_weights_file(weights)
     vocab = None
+    json_settings = None
+    if os.path.isfile(os.path.join(path, "tokenizer.json")):
+        vocab, json_settings = _tokenizer_json(os.path.join(path, "tokenizer.json"))
     if os.path.isfile(os.path.join(path, "vocab.txt")):
         vocab = read_vocab_file(os.path.join(path, "vocab.txt"))
-    elif os.path.isfile(os.path.join(path, "tokenizer.json")):
-        vocab = _tokenizer_json_vocab(os.path.join(path, "tokenizer.json"))
     tok_config = None
     if os.path.isfile(os.path.join(path, "tokenizer_config.json")):
         tok_config = _json_file(os.path.join(path, "tokenizer_config.json"))
+    if json_settings:
+        # lowercase / strip_accents / tokenize_chinese_chars: tokenizer_config.json where it says,
+        # tokenizer.json's BertNormalizer otherwise.
+        tok_config = dict(tok_config or {})
+        for key, value in json_settings.items():
+            tok_config.setdefault(key, value)
     return Source(path=weights, description=f"Hugging Face directory {path}",
                   sha256=sha256_file(weights), state_dict=state, hf_config=config, vocab=vocab,
                   tokenizer_config=tok_config)
@@ -201,10 +236,13 @@ def load_source(path: str) -> Source:
     if not os.path.exists(path):
         raise ExportError(f"source {path} does not exist")
     if os.path.isdir(path):
+        if os.path.isfile(os.path.join(path, "modules.json")):
+            from weights_tools import st  # st imports this module
+            return st.load_directory(path)
         if not os.path.isfile(os.path.join(path, "config.json")):
             raise ExportError(f"{path} is a directory without config.json "
                               "(expected a Hugging Face model directory)")
-        return _load_hf_directory(path)
+        return load_hf_directory(path)
     if not os.path.isfile(path):
         raise ExportError(f"source {path} is not a regular file")
     if not os.access(path, os.R_OK):

@@ -54,6 +54,8 @@ tern::EmbedOptions to_cpp(const tern_embed_options* o) {
   opts.truncate = o->truncate != 0;
   opts.max_length = o->max_length;
   if (o->layer) opts.layer = o->layer;
+  if (o->prompt) opts.prompt = o->prompt;
+  if (o->prompt_text) opts.prompt_text = o->prompt_text;
   return opts;
 }
 
@@ -74,7 +76,9 @@ tern_status emit(const tern::Embedding& e, tern_embedding** out) {
 
 extern "C" {
 
-tern_embed_options tern_embed_options_default(void) { return tern_embed_options{TERN_POOLING_DEFAULT, 0, 0, 0, nullptr}; }
+tern_embed_options tern_embed_options_default(void) {
+  return tern_embed_options{TERN_POOLING_DEFAULT, 0, 0, 0, nullptr, nullptr, nullptr};
+}
 
 tern_status tern_model_load(const char* path, int threads, const char* isa, tern_model** out) {
   TERN_REQUIRE(path != nullptr && out != nullptr, "tern_model_load: path and out must not be NULL");

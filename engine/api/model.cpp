@@ -6,6 +6,7 @@
 #include <cstring>
 #include <vector>
 
+#include "engine/api/sentence_defaults.hpp"
 #include "engine/api/tokenize_checked.hpp"
 #include "engine/core/cpu.hpp"
 #include "engine/core/error.hpp"
@@ -26,6 +27,9 @@ struct Model::Impl {
   std::unique_ptr<EmbeddingModel> model;
   const PreprocessConfig* preprocess = nullptr;  // image models
   const TextTokenizer* tokenizer = nullptr;      // text models
+  // A sentence-transformers file's defaults (pooling, Dense, Normalize, max_length, prompts), or
+  // null (engine/api/sentence_defaults.hpp).
+  std::unique_ptr<SentenceDefaults> st;
 
   bool image() const { return model->takes_images(); }
   bool text() const { return model->takes_texts(); }
@@ -36,9 +40,19 @@ struct Model::Impl {
   // [n, 3, s, s] -> per-input embeddings.
   std::vector<Embedding> run_images(const Tensor& x, const EmbedOptions& opts,
                                     const std::vector<std::string>& names) const;
+  // pool_from: per input, the leading tokens mean / max pooling skip (a prompt); empty: none.
   std::vector<Embedding> run_tokens(const std::vector<std::vector<int32_t>>& ids,
-                                    const EmbedOptions& opts,
-                                    const std::vector<std::string>& names) const;
+                                    const EmbedOptions& opts, const std::vector<std::string>& names,
+                                    const std::vector<int32_t>& pool_from) const;
+  std::vector<Embedding> embed_ids(const std::vector<std::vector<int32_t>>& ids,
+                                   const EmbedOptions& opts,
+                                   const std::vector<int32_t>& pool_from) const;
+  // The sentence-transformers head (Dense layers, Normalize) applies to pooled outputs of the
+  // model's final layer.
+  std::string prompt_for(const EmbedOptions& opts) const;
+  bool head_applies(const ForwardRequest& req) const {
+    return st && req.pool != PoolMode::none && req.layer == ForwardRequest::kFinal && !req.logits;
+  }
 };
 
 namespace {
@@ -116,9 +130,11 @@ ForwardRequest Model::Impl::request(const EmbedOptions& opts) const {
   ForwardRequest req;
   req.layer = model->resolve_layer(opts.layer);
   req.pool = to_pool_mode(opts.pooling);
-  // The model's default; where that is `automatic` too (CLIP's own projected embedding), the
-  // model receives `automatic` and produces its own output.
-  if (req.pool == PoolMode::automatic) req.pool = model->default_pool();
+  // The model's default (a sentence-transformers file: the directory's); where that is
+  // `automatic` too (CLIP's own projected embedding), the model receives `automatic` and
+  // produces its own output.
+  if (req.pool == PoolMode::automatic)
+    req.pool = st ? to_pool_mode(parse_pooling(st->pooling)) : model->default_pool();
   req.logits = opts.logits;
   if (opts.logits && !opts.layer.empty()) fail("--logits takes the model's output: --layer does not apply");
   return req;
@@ -156,10 +172,13 @@ std::vector<Embedding> Model::Impl::run_images(const Tensor& x, const EmbedOptio
 
 std::vector<Embedding> Model::Impl::run_tokens(const std::vector<std::vector<int32_t>>& ids,
                                                const EmbedOptions& opts,
-                                               const std::vector<std::string>& names) const {
+                                               const std::vector<std::string>& names,
+                                               const std::vector<int32_t>& pool_from) const {
   DenormalsFlushScope ftz;
-  if (opts.logits) fail("--logits applies to image models only");
-  const ForwardRequest req = request(opts);
+  if (opts.logits && !model->has_head())
+    fail("--logits needs a file exported with --keep-head (image classifiers, the BERT pooler)");
+  ForwardRequest req = request(opts);
+  req.pool_from = pool_from;
   const int64_t n = static_cast<int64_t>(ids.size());
   int64_t T = 1;
   for (const auto& row : ids) T = std::max<int64_t>(T, static_cast<int64_t>(row.size()));
@@ -175,7 +194,13 @@ std::vector<Embedding> Model::Impl::run_tokens(const std::vector<std::vector<int
     lengths[i] = static_cast<int32_t>(ids[i].size());
   }
   const TokenBatch batch{flat.data(), n, T, lengths.data()};
-  return finish_all(model->forward_tokens(pool.get(), batch, req), opts, names);
+  ForwardOutput out = model->forward_tokens(pool.get(), batch, req);
+  if (!head_applies(req)) return finish_all(std::move(out), opts, names);
+  // sentence-transformers: Dense layers on the pooled vectors, then Normalize (or --normalize)
+  out.values = st->apply_dense(out.values.f32(), n);
+  EmbedOptions head_opts = opts;
+  head_opts.normalize = opts.normalize || st->normalize;
+  return finish_all(std::move(out), head_opts, names);
 }
 
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -200,6 +225,8 @@ std::unique_ptr<Model> Model::load(const std::string& path, const Options& optio
   impl->model = arch->load(f, impl->isa);
   impl->preprocess = impl->model->preprocess();
   impl->tokenizer = impl->model->tokenizer();
+  if (impl->tokenizer)
+    impl->st = SentenceDefaults::load(f, impl->model->dim(), impl->tokenizer->max_length());
   f.release_resident_pages();  // the models hold packed copies of what they use
   impl->pool = std::make_unique<ThreadPool>(options.threads);
   return std::unique_ptr<Model>(new Model(std::move(impl)));
@@ -210,11 +237,16 @@ bool Model::is_image_model() const { return impl_->image(); }
 bool Model::is_text_model() const { return impl_->text(); }
 int Model::threads() const { return impl_->pool->num_threads(); }
 std::string Model::isa() const { return isa_name(impl_->isa); }
-int64_t Model::dim() const { return impl_->model->dim(); }
-Pooling Model::default_pooling() const { return to_pooling(impl_->model->default_pool()); }
+int64_t Model::dim() const { return impl_->st ? impl_->st->dim : impl_->model->dim(); }
+Pooling Model::default_pooling() const {
+  return impl_->st ? parse_pooling(impl_->st->pooling) : to_pooling(impl_->model->default_pool());
+}
 std::vector<std::string> Model::layers() const { return impl_->model->layers(); }
 bool Model::has_head() const { return impl_->model->has_head(); }
-int Model::max_length() const { return impl_->tokenizer ? impl_->tokenizer->max_length() : 0; }
+int Model::max_length() const {
+  if (impl_->st) return impl_->st->max_length;  // sentence-transformers' max_seq_length
+  return impl_->tokenizer ? impl_->tokenizer->max_length() : 0;
+}
 int Model::image_size() const { return impl_->preprocess ? impl_->preprocess->crop : 0; }
 float Model::logit_scale() const { return impl_->model->logit_scale(); }
 double Model::forward_flops(int64_t batch, int64_t seq_len, int64_t image_h, int64_t image_w) const {
@@ -340,26 +372,74 @@ Embedding Model::embed_text(const std::string& text, const EmbedOptions& opts) c
   return embed_texts({text}, opts).at(0);
 }
 
+// The prompt prepended to every text: a named one of the file's, the text given, or the file's
+// default prompt; "" for none.
+std::string Model::Impl::prompt_for(const EmbedOptions& opts) const {
+  if (!opts.prompt.empty() && !opts.prompt_text.empty())
+    fail("give --prompt NAME or --prompt-text TEXT, not both");
+  if (!opts.prompt.empty()) {
+    if (!st)
+      fail("prompt '", opts.prompt, "': this model has no named prompts (use --prompt-text)");
+    return st->prompt(opts.prompt);
+  }
+  if (opts.prompt_text.empty() && st && !st->default_prompt.empty())
+    return st->prompt(st->default_prompt);
+  return opts.prompt_text;
+}
+
+std::vector<int32_t> Model::tokenize(const std::string& text, const EmbedOptions& opts) const {
+  require(impl_->tokenizer != nullptr, "this is an image model: it has no tokenizer");
+  // sentence-transformers cuts every text at its max_seq_length: the file's default unless
+  // --max-length is given.
+  bool truncate = opts.truncate;
+  int max_length = opts.max_length;
+  if (impl_->st && max_length == 0) {
+    max_length = impl_->st->max_length;
+    truncate = true;
+  }
+  return tokenize(impl_->prompt_for(opts) + text, truncate, max_length);
+}
+
+int Model::prompt_tokens(const EmbedOptions& opts) const {
+  require(impl_->tokenizer != nullptr, "this is an image model: it has no tokenizer");
+  const std::string prompt = impl_->prompt_for(opts);
+  if (prompt.empty() || !impl_->st || impl_->st->include_prompt) return 0;
+  // What tokenizing the prompt alone gives before its [SEP]: [CLS] and the prompt's pieces, the
+  // positions sentence-transformers masks out of the pooling.
+  return static_cast<int>(tokenize(prompt, true, 0).size()) - 1;
+}
+
 std::vector<Embedding> Model::embed_texts(const std::vector<std::string>& texts,
                                           const EmbedOptions& opts) const {
   require(is_text_model(), "this is an image model: use embed_image_*");
+  EmbedOptions o = opts;
+  o.pool_skip_tokens = prompt_tokens(opts);
   std::vector<std::vector<int32_t>> ids;
   ids.reserve(texts.size());
   for (size_t i = 0; i < texts.size(); ++i) {
     try {
-      ids.push_back(tokenize(texts[i], opts.truncate, opts.max_length));
+      ids.push_back(tokenize(texts[i], opts));
     } catch (const Error& e) {
       fail("text ", i + 1, ": ", e.what());
     }
   }
-  return embed_token_ids(ids, opts);
+  return embed_token_ids(ids, o);
 }
 
 std::vector<Embedding> Model::embed_token_ids(const std::vector<std::vector<int32_t>>& ids,
                                               const EmbedOptions& opts) const {
   require(is_text_model(), "this is an image model: it takes no token ids");
+  if (opts.pool_skip_tokens < 0)
+    fail("pool_skip_tokens must be >= 0, got ", opts.pool_skip_tokens);
+  const int32_t skip = opts.pool_skip_tokens;
+  return impl_->embed_ids(ids, opts, std::vector<int32_t>(skip > 0 ? ids.size() : 0, skip));
+}
+
+std::vector<Embedding> Model::Impl::embed_ids(const std::vector<std::vector<int32_t>>& ids,
+                                              const EmbedOptions& opts,
+                                              const std::vector<int32_t>& pool_from) const {
   const size_t bs = static_cast<size_t>(batch_size(opts));
-  const int64_t vocab = static_cast<int64_t>(impl_->tokenizer->vocab_size());
+  const int64_t vocab = static_cast<int64_t>(tokenizer->vocab_size());
   const auto names = default_names(ids.size(), "text");
   for (size_t i = 0; i < ids.size(); ++i)
     for (int32_t id : ids[i])
@@ -370,7 +450,9 @@ std::vector<Embedding> Model::embed_token_ids(const std::vector<std::vector<int3
     const size_t n = std::min(bs, ids.size() - b);
     std::vector<std::vector<int32_t>> batch(ids.begin() + b, ids.begin() + b + n);
     std::vector<std::string> batch_names(names.begin() + b, names.begin() + b + n);
-    for (auto& e : impl_->run_tokens(batch, opts, batch_names)) out.push_back(std::move(e));
+    std::vector<int32_t> from;
+    if (!pool_from.empty()) from.assign(pool_from.begin() + b, pool_from.begin() + b + n);
+    for (auto& e : run_tokens(batch, opts, batch_names, from)) out.push_back(std::move(e));
   }
   return out;
 }

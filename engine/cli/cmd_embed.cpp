@@ -42,7 +42,8 @@ const char kHelp[] =
     "                       [N, T, D] unpooled images; several unpooled texts are ragged: use "
     ".jsonl\n"
     "  --pooling P          none | cls | mean | max | mean_sqrt_len; default: the model's default\n"
-    "                       pooling (tern info describes the model's default output)\n"
+    "                       pooling (tern info describes the model's default output; a\n"
+    "                       sentence-transformers file pools as its directory said)\n"
     "  --layer NAME         embed from that layer instead of the model's usual output (a wrong\n"
     "                       name's error lists the valid ones; for transformers -k counts back\n"
     "                       from the last block)\n"
@@ -57,6 +58,8 @@ const char kHelp[] =
     "                       limit (default: that limit)\n"
     "  --truncate           text: cut longer texts (and text-file lines over 1 MiB) instead of "
     "failing\n"
+    "  --prompt NAME        text: prepend the file's prompt NAME (sentence-transformers prompts)\n"
+    "  --prompt-text TEXT   text: prepend TEXT to every text (e.g. \"query: \")\n"
     "  --keep-going         embed what can be embedded, list the failures, exit 1 if any (an\n"
     "                       unreadable text file still stops the command)\n"
     "  --quiet              no progress bar\n"
@@ -237,6 +240,10 @@ int cmd_embed(const Args& args) {
     } else if (p.is("--truncate")) {
       p.flag();
       opts.truncate = true;
+    } else if (p.is("--prompt")) {
+      opts.prompt = p.value();
+    } else if (p.is("--prompt-text")) {
+      opts.prompt_text = p.value();
     } else if (p.is("--keep-going")) {
       p.flag();
       keep_going = true;
@@ -322,6 +329,10 @@ int cmd_embed(const Args& args) {
     }
   };
   if (text_mode) {
+    // The prompt (--prompt, --prompt-text, the file's default) goes in front of every text;
+    // prompt_tokens checks it once and says what pooling leaves out.
+    EmbedOptions text_opts = opts;
+    text_opts.pool_skip_tokens = model->prompt_tokens(opts);
     TextSources::Item item;
     bool more = true;
     while (more) {
@@ -340,7 +351,7 @@ int cmd_embed(const Args& args) {
         if (!more) break;
         ++seen;
         try {
-          ids.push_back(model->tokenize(item.value, opts.truncate, opts.max_length));
+          ids.push_back(model->tokenize(item.value, opts));
           batch_names.push_back(item.name);
         } catch (const Error& e) {
           if (!keep_going) throw Error(item.name + ": " + e.what());
@@ -349,12 +360,12 @@ int cmd_embed(const Args& args) {
       }
       if (ids.empty()) continue;
       try {
-        auto embs = model->embed_token_ids(ids, opts);
+        auto embs = model->embed_token_ids(ids, text_opts);
         keep(embs, batch_names);
       } catch (const Error&) {
         for (size_t i = 0; i < ids.size(); ++i) {
           try {
-            auto one = model->embed_token_ids({ids[i]}, opts);
+            auto one = model->embed_token_ids({ids[i]}, text_opts);
             keep(one, {batch_names[i]});
           } catch (const Error& e1) {
             const std::string why = relabel(batch_names[i], e1.what());

@@ -197,7 +197,7 @@ nlohmann::json to_json(const FileInfo& w, const ModelSummary& m) {
   } else {
     j["model_error"] = m.error;
   }
-  for (const char* key : {"config", "preprocess", "tokenizer", "source"})
+  for (const char* key : {"config", "preprocess", "tokenizer", "embedding", "source"})
     if (w.find(key)) j[key] = json_or_string(*w.find(key));
   if (w.find("vocab")) j["vocab_size"] = count_lines(*w.find("vocab"));
   j["tensor_count"] = w.tensors.size();
@@ -240,7 +240,7 @@ std::string text_summary(const FileInfo& w, const ModelSummary& m, bool list_ten
   }
   out += "tensors       " + std::to_string(w.tensors.size()) + " (" +
          (dtypes.empty() ? "none" : dtypes) + "), " + with_commas(s.parameters) + " parameters\n";
-  for (const char* key : {"preprocess", "tokenizer"})
+  for (const char* key : {"preprocess", "tokenizer", "embedding"})  // embedding: ST defaults
     if (w.find(key))
       out += std::string(key) + std::string(14 - std::string(key).size(), ' ') +
              dump(json_or_string(*w.find(key))) + "\n";

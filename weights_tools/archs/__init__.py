@@ -41,7 +41,8 @@ from types import ModuleType
 
 from weights_tools.sources import ExportError
 
-ARCHS = {"resnet50": "resnet50", "vit_b_16": "vit", "distilbert": "distilbert", "clip": "clip"}
+ARCHS = {"resnet50": "resnet50", "vit_b_16": "vit", "distilbert": "distilbert", "bert": "bert",
+         "clip": "clip"}
 
 
 def load_arch(name: str) -> ModuleType:

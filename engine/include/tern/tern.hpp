@@ -53,10 +53,22 @@ struct EmbedOptions {
   bool normalize = false;  // L2-normalise each output vector (each token row when unpooled)
   bool logits = false;     // image models exported with --keep-head: class scores instead
   bool truncate = false;   // text over max_length: cut instead of an error
-  int max_length = 0;      // text: 0 = the model's (tokenizer max_length), else 2 up to it
+  int max_length = 0;      // text: 0 = the model's (tokenizer max_length), else 2 up to it.
+                           // A sentence-transformers file: 0 = its max_seq_length, and longer
+                           // texts are cut there (as sentence-transformers does) whatever truncate
   int batch = 8;           // inputs per forward pass
   std::string layer;       // "" = the model's usual output; else one of Model::layers() (and
                            // for transformers -k, counting back from the last block)
+  // Text: prepended to every text by embed_texts and tokenize(text, opts). prompt names one of
+  // the file's prompts (sentence-transformers config_sentence_transformers.json; a file may also
+  // have a default one); prompt_text gives the text itself. Not both. Where the file says
+  // include_prompt = false, mean / max pooling leave the prompt's tokens out, as
+  // sentence-transformers does (embed_texts does that itself; see pool_skip_tokens).
+  std::string prompt;
+  std::string prompt_text;
+  // embed_token_ids: the first N tokens of every input take no part in mean / max pooling.
+  // For ids from tokenize(text, opts), prompt_tokens(opts) is the N sentence-transformers uses.
+  int pool_skip_tokens = 0;
 };
 
 struct Embedding {
@@ -81,7 +93,8 @@ class Model {
   // CLIP: exp(logit_scale), the factor on cosine similarities in zero-shot logits (about 100
   // for OpenAI's weights); 0 for models without one.
   float logit_scale() const;
-  int max_length() const;        // text models: tokens per text, start/end included; else 0
+  int max_length() const;        // text models: tokens per text, start/end included (a
+                                 // sentence-transformers file: its max_seq_length); else 0
   int image_size() const;        // image models: the side of the model's input (the crop)
   int threads() const;
   std::string isa() const;       // the instruction set this model's kernels run
@@ -112,6 +125,13 @@ class Model {
   // [CLS] ... [SEP]; max_length 0 = the model's, else 2 up to it (the one rule of every front end).
   std::vector<int32_t> tokenize(const std::string& text, bool truncate = false,
                                 int max_length = 0) const;
+  // What embed_texts tokenizes: the prompt (opts.prompt / prompt_text / the file's default)
+  // prepended, cut at max_length as opts and the file's sentence-transformers defaults say.
+  std::vector<int32_t> tokenize(const std::string& text, const EmbedOptions& opts) const;
+  // The leading tokens of tokenize(text, opts) that mean / max pooling leave out: [CLS] and the
+  // prompt's pieces where the file says include_prompt = false, else 0. Checks the prompt
+  // options (an unknown prompt name is an error).
+  int prompt_tokens(const EmbedOptions& opts) const;
   // Already-tokenized input ([CLS] ... [SEP] included).
   std::vector<Embedding> embed_token_ids(const std::vector<std::vector<int32_t>>& ids,
                                          const EmbedOptions& opts = {}) const;

@@ -48,6 +48,10 @@ typedef struct {
   int truncate;    /* text: cut over-long texts instead of failing */
   int max_length;  /* text: 0 = the model's, else 2 up to it */
   const char* layer; /* NULL or "" = the model's usual output; else a layer name (tern info) */
+  /* text: prepended to every text, NULL or "" = none (or the file's default prompt). prompt names
+     one of the file's prompts (sentence-transformers), prompt_text is the text itself; not both. */
+  const char* prompt;
+  const char* prompt_text;
 } tern_embed_options;
 
 /* Defaults: pooling default, no normalisation, no truncation, the usual output layer. */
