@@ -12,13 +12,17 @@ Backend::Backend(std::unique_ptr<Model> model, int64_t image_tokens, int max_dec
     : model_(std::move(model)),
       image_tokens_(image_tokens),
       max_decodes_(std::max(1, max_decodes)),
-      per_token_(per_token) {}
+      per_token_(per_token),
+      text_skip_(model_->is_text_model() ? model_->prompt_tokens(EmbedOptions{}) : 0) {}
 
 Input Backend::text_input(const std::string& value, bool truncate, const std::string& what) const {
   if (!text()) throw ApiError(422, ErrorKind::validation, what + ": this is an image model");
   Input in;
   try {
-    in.ids = model_->tokenize(value, truncate);
+    // As embed_texts tokenizes: the file's default prompt and max_seq_length apply.
+    EmbedOptions opts;
+    opts.truncate = truncate;
+    in.ids = model_->tokenize(value, opts);
   } catch (const Error& e) {
     const bool utf8 = std::string_view(e.what()).find("UTF-8") != std::string_view::npos;
     throw ApiError(422, utf8 ? ErrorKind::tokenizer : ErrorKind::validation,
@@ -88,6 +92,7 @@ std::vector<Embedding> Backend::run(const BatchKey& key,
   opts.pooling = key.pooling;
   opts.normalize = key.normalize;
   opts.batch = static_cast<int>(std::max<size_t>(inputs.size(), 1));
+  opts.pool_skip_tokens = key.skip;
   if (text()) {
     std::vector<std::vector<int32_t>> ids;
     ids.reserve(inputs.size());

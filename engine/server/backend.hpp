@@ -18,6 +18,7 @@ namespace tern::server {
 struct BatchKey {
   Pooling pooling = Pooling::mean;
   bool normalize = true;
+  int skip = 0;  // leading tokens mean / max pooling leave out (the file's prompt; texts only)
   bool operator==(const BatchKey&) const = default;
 };
 
@@ -39,6 +40,9 @@ class Backend {
   bool text() const { return model_->is_text_model(); }
   int64_t image_tokens() const { return image_tokens_; }
   bool per_token() const { return per_token_; }
+  // For inputs given as text: the leading tokens (the file's default prompt, where its
+  // sentence-transformers config says include_prompt = false) that pooling leaves out.
+  int text_skip() const { return text_skip_; }
   int max_length() const { return text() ? model_->max_length() : 0; }
 
   // Each throws ApiError (422) naming `what` ("inputs[2]").
@@ -54,6 +58,7 @@ class Backend {
   int64_t image_tokens_;
   int max_decodes_;
   bool per_token_;
+  int text_skip_ = 0;
   mutable std::mutex decode_mutex_;
   mutable std::condition_variable decode_cv_;
   mutable int decoding_ = 0;

@@ -266,6 +266,7 @@ class Routes {
     BatchKey key;
     key.pooling = all ? Pooling::none : cfg_.pooling;
     key.normalize = dims == dim ? normalize : false;  // truncated vectors are normalised here
+    if (text && !r.inputs.empty() && !r.inputs[0].is_ids) key.skip = backend_.text_skip();
 
     const char* field = route == Route::openai_embeddings ? "input" : "inputs";
     std::vector<Input> inputs;
