@@ -26,23 +26,6 @@ tern::Pooling pooling_option(const std::string& name) {
   return tern::parse_pooling(name.empty() ? "default" : name);
 }
 
-// Prompts (sentence-transformers files) where this build's EmbedOptions has them.
-template <class O>
-void set_prompt(O& o, const std::string& prompt, const std::string& prompt_text) {
-  if (!prompt.empty()) {
-    if constexpr (requires { o.prompt = prompt; })
-      o.prompt = prompt;
-    else
-      fail("prompt: this build of Tern has no prompts");
-  }
-  if (!prompt_text.empty()) {
-    if constexpr (requires { o.prompt_text = prompt_text; })
-      o.prompt_text = prompt_text;
-    else
-      fail("prompt_text: this build of Tern has no prompts");
-  }
-}
-
 tern::EmbedOptions make_options(const std::string& pooling, bool normalize, int batch,
                                 int max_length, bool truncate, bool logits,
                                 const std::string& layer, const std::string& prompt,
@@ -55,7 +38,8 @@ tern::EmbedOptions make_options(const std::string& pooling, bool normalize, int 
   o.truncate = truncate;
   o.logits = logits;
   o.layer = layer;
-  set_prompt(o, prompt, prompt_text);
+  o.prompt = prompt;
+  o.prompt_text = prompt_text;
   return o;
 }
 

@@ -277,6 +277,16 @@ class LayersAndPoolings(unittest.TestCase):
             assert_identical(self, t.embed_texts(TEXTS, pooling="max"),
                              cli_npy(MODELS["distilbert"], "--text", *TEXTS, "--pooling", "max"))
 
+    def test_prompt_text_as_the_cli(self):
+        t = tern_pkg.load(MODELS["distilbert"])
+        want = cli_npy(MODELS["distilbert"], "--text", *TEXTS, "--pooling", "mean",
+                       "--prompt-text", "query: ")
+        assert_identical(self, t.embed_texts(TEXTS, pooling="mean", prompt_text="query: "), want,
+                         "prompt_text")
+        self.assertFalse(np.array_equal(want, t.embed_texts(TEXTS, pooling="mean")))
+        with self.assertRaises(tern_pkg.Error):
+            t.embed_texts(TEXTS, prompt="query")  # a prompt by name needs a file that has it
+
     def test_layers(self):
         r = tern_pkg.load(MODELS["resnet50"])
         self.assertEqual(r.layers, ("stem", "layer1", "layer2", "layer3", "layer4"))
