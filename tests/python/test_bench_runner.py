@@ -238,7 +238,8 @@ class CompareRunner(unittest.TestCase):
             self.assertEqual((mixed[0]["batch"], m["min"], m["max"]), (5, 2, 9))
             self.assertEqual(len(m["seq_lens"]), 5)
             self.assertTrue(all(2 <= n <= 9 for n in m["seq_lens"]), m)
-            self.assertEqual((m["tokens"], m["padded_to"]), (sum(m["seq_lens"]), max(m["seq_lens"])))
+            self.assertEqual((m["tokens"], m["padded_to"]),
+                             (sum(m["seq_lens"]), max(m["seq_lens"])))
             e = mixed[0]["engines"]
             self.assertGreater(e["tern"]["median_ms"], 0)
             self.assertEqual(e["torch"]["status"], "not run")
