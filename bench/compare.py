@@ -57,6 +57,21 @@ def int_list(text: str) -> list[int]:
     return values
 
 
+def parse_mixed(p, text: str):
+    """'B:MIN-MAX' -> (B, MIN, MAX); 'none' -> None."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        b, _, rng = text.partition(":")
+        lo, _, hi = rng.partition("-")
+        b, lo, hi = int(b), int(lo), int(hi)
+    except ValueError:
+        p.error(f"--mixed {text!r}: expected BATCH:MIN-MAX (e.g. 32:8-128) or none")
+    if b < 1 or lo < 2 or hi < lo:
+        p.error(f"--mixed {text!r}: need BATCH >= 1 and 2 <= MIN <= MAX")
+    return b, lo, hi
+
+
 def parse_args(argv):
     cores = len(os.sched_getaffinity(0))
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
@@ -67,6 +82,10 @@ def parse_args(argv):
     p.add_argument("--threads", type=int_list, default=sorted({1, cores}),
                    help=f"default 1,{cores} (1 and every core)")
     p.add_argument("--seq-lens", type=int_list, default=[16, 128], help="text models; default 16,128")
+    p.add_argument("--mixed", default="32:8-128", metavar="BATCH:MIN-MAX",
+                   help="text models: also a batch of BATCH texts with lengths drawn from MIN-MAX "
+                   "(Tern runs the real tokens only, the peers padded to the longest); "
+                   "'none' to skip (default 32:8-128)")
     p.add_argument("--iters", type=int, default=12, help="timed runs per engine and case, at most "
                    "(fewer when --max-seconds would be exceeded; at least one per round)")
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
@@ -109,6 +128,7 @@ def parse_args(argv):
     args.engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     if "torch" not in args.engines:
         p.error("--engines must include torch: it is the reference for the agreement check")
+    args.mixed = parse_mixed(p, args.mixed)
     args.export_args = {}
     for item in args.export_arg:
         arch, _, arg = item.partition(":")
@@ -148,26 +168,113 @@ def log(msg: str) -> None:
 
 
 def time_case(active, args, threads) -> dict:
-    """Warms each engine up, then alternates rounds; returns per-engine timings."""
+    """Warms each engine up, then alternates rounds; returns per-engine timings.
+
+    Each engine gets about --max-seconds of timed runs: at least one per round while a round's
+    share fits the budget, fewer rounds when one run is longer than that (PyTorch on the
+    transformers: up to a minute a run here), and no timed run at all when one run exceeds the
+    whole budget: its last warm-up run (the model has run at least once before it, for the
+    agreement check) is then its time, marked as one run. This keeps the full matrix within
+    minutes without touching how Tern and ONNX Runtime are timed."""
     est = {}
     for eng in active:
         est[eng.name] = eng.warm(args.warmup, args.max_seconds / 2)
-    per_round = {}
+    per_round, n_rounds = {}, {}
     for eng in active:
-        budget = int(args.max_seconds / max(est[eng.name], 1e-3) * 1e3)
-        total = max(args.rounds, min(args.iters, budget))
-        per_round[eng.name] = max(1, -(-total // args.rounds))
+        one = max(est[eng.name], 1e-3) / 1e3  # s
+        budget = int(args.max_seconds / one)
+        n_rounds[eng.name] = min(args.rounds, budget)
+        total = max(n_rounds[eng.name], min(args.iters, budget))
+        per_round[eng.name] = max(1, -(-total // max(n_rounds[eng.name], 1)))
     times = {eng.name: [] for eng in active}
     for r in range(args.rounds):
         order = active[r % len(active):] + active[:r % len(active)]
         for eng in order:
+            if r >= n_rounds[eng.name]:
+                continue
             times[eng.name] += eng.run(per_round[eng.name])
             time.sleep(0.1)  # let the previous engine's spinning threads go to sleep
     out = {}
     for name, ts in times.items():
+        note = None
+        if not ts:
+            ts, note = [est[name]], "one warm-up run: a run takes longer than --max-seconds"
         out[name] = {"median_ms": statistics.median(ts), "min_ms": min(ts),
                      "p90_ms": float(np.percentile(ts, 90)), "runs": len(ts), "times_ms": ts}
+        if note:
+            out[name]["note"] = note
     return out
+
+
+def record_case(results, case, timing, all_engines, unavailable) -> None:
+    """Adds one timed case: every engine's timing (or why it has none), Tern's GFLOP/s and
+    fraction of peak at the median, and the ratios Tern/peer."""
+    for name in all_engines:
+        if name in timing:
+            case["engines"][name] = timing[name]
+        elif name in unavailable:
+            case["engines"][name] = {"median_ms": None, "status": "n/a"}
+        else:
+            case["engines"][name] = {"median_ms": None, "status": "wrong"}
+    if "tern" in timing:
+        j = all_engines["tern"].last_json
+        case["engines"]["tern"].update({
+            k: j.get(k) for k in ("isa", "gflops", "peak_gflops", "fraction_of_peak",
+                                  "gflop_per_forward", "load_ms", "peak_rss_mb")})
+        # GFLOP/s and fraction of peak at the median of all rounds.
+        if j.get("gflop_per_forward"):
+            g = j["gflop_per_forward"] / (timing["tern"]["median_ms"] / 1e3)
+            case["engines"]["tern"]["gflops"] = g
+            if j.get("peak_gflops"):
+                case["engines"]["tern"]["fraction_of_peak"] = g / j["peak_gflops"]
+        for peer in ("ort", "torch"):
+            if peer in timing:
+                case.setdefault("ratios", {})[f"tern/{peer}"] = \
+                    timing["tern"]["median_ms"] / timing[peer]["median_ms"]
+    results["cases"].append(case)
+
+
+def timed_engines(usable) -> dict:
+    return {e.name: e for e in usable}
+
+
+def run_mixed(results, args, model, usable, all_engines, unavailable) -> None:
+    """The mixed-length case: a batch of texts with lengths drawn from [MIN, MAX] (Tern's
+    `bench --min-seq-len`, seed 42). Tern runs the real tokens only; ONNX Runtime, which pads,
+    runs the batch padded to its longest text. Timing only: the outputs of the padded batch are
+    not those of the texts (no attention mask), and the engines' agreement is checked on the
+    uniform cases. PyTorch is not timed here (the slowest peer by far on transformers)."""
+    batch, lo, hi = args.mixed
+    by_name = timed_engines(usable)
+    tern = by_name["tern"]
+    peers = [by_name[n] for n in ("ort",) if n in by_name]
+    for threads in args.threads:
+        tern.min_seq_len = lo
+        tern.start(model, threads)
+        tern.set_input(None, batch, hi)
+        lengths = tern.bench(0, 1).get("seq_lens") or []
+        if len(lengths) != batch:
+            log(f"[bench] {model.arch} mixed: tern bench did not report its lengths; skipped")
+            tern.min_seq_len = 0
+            return
+        longest = max(lengths)
+        x = model.make_input(batch, longest, args.seed + batch)
+        for eng in peers:
+            eng.start(model, threads)
+            eng.set_input(x, batch, longest)
+        try:
+            timing = time_case([tern] + peers, args, threads)
+        finally:
+            tern.min_seq_len = 0
+        case = {"model": model.arch, "batch": batch, "threads": threads,
+                "seq_len": None, "image_size": None, "engines": {},
+                "mixed": {"min": lo, "max": hi, "seq_lens": lengths, "tokens": sum(lengths),
+                          "padded_to": longest}}
+        record_case(results, case, timing, all_engines, unavailable)
+        if "torch" in case["engines"] and "torch" not in timing:
+            case["engines"]["torch"] = {"median_ms": None, "status": "not run"}
+        summary = ", ".join(f"{n} {t['median_ms']:.2f} ms" for n, t in timing.items())
+        log(f"[bench] {report.case_name(case)} batch {batch} threads {threads}: {summary}")
 
 
 def run(args) -> dict:
@@ -235,31 +342,11 @@ def run(args) -> dict:
                             "seq_len": seq_len or None,
                             "image_size": None if model.is_text else model.image_size,
                             "engines": {}}
-                    for name in all_engines:
-                        if name in timing:
-                            case["engines"][name] = timing[name]
-                        elif name in unavailable:
-                            case["engines"][name] = {"median_ms": None, "status": "n/a"}
-                        else:
-                            case["engines"][name] = {"median_ms": None, "status": "wrong"}
-                    if "tern" in timing:
-                        j = all_engines["tern"].last_json
-                        case["engines"]["tern"].update({
-                            k: j.get(k) for k in ("isa", "gflops", "peak_gflops", "fraction_of_peak",
-                                                  "gflop_per_forward", "load_ms", "peak_rss_mb")})
-                        # GFLOP/s and fraction of peak at the median of all rounds.
-                        if j.get("gflop_per_forward"):
-                            g = j["gflop_per_forward"] / (timing["tern"]["median_ms"] / 1e3)
-                            case["engines"]["tern"]["gflops"] = g
-                            if j.get("peak_gflops"):
-                                case["engines"]["tern"]["fraction_of_peak"] = g / j["peak_gflops"]
-                        for peer in ("ort", "torch"):
-                            if peer in timing:
-                                case.setdefault("ratios", {})[f"tern/{peer}"] = \
-                                    timing["tern"]["median_ms"] / timing[peer]["median_ms"]
-                    results["cases"].append(case)
+                    record_case(results, case, timing, all_engines, unavailable)
                     summary = ", ".join(f"{n} {t['median_ms']:.2f} ms" for n, t in timing.items())
                     log(f"[bench] {report.case_name(case)} batch {batch} threads {threads}: {summary}")
+        if model.is_text and args.mixed and "tern" in timed_engines(usable):
+            run_mixed(results, args, model, usable, all_engines, unavailable)
         for eng in usable:
             eng.stop()
 

@@ -181,6 +181,7 @@ class TernEngine(Engine):
         super().__init__()
         self.bin, self.run_model, self.workdir, self.warmup = tern_bin, run_model_bin, workdir, warmup
         self.last_json: dict = {}
+        self.min_seq_len = 0  # > 0: a mixed batch, lengths drawn from [min_seq_len, seq_len]
         self.peaks: dict = {}  # (isa, threads) -> the highest FMA peak any call measured
         if not tern_bin or not os.access(tern_bin, os.X_OK):
             self.available, self.reason = False, f"tern binary not found ({tern_bin})"
@@ -206,6 +207,8 @@ class TernEngine(Engine):
                "--threads", str(self.threads), "--warmup", str(warmup), "--iters", str(iters)]
         cmd += ["--seq-len", str(self.seq_len)] if self.model.is_text else \
                ["--image-size", str(self.model.image_size)]
+        if self.model.is_text and self.min_seq_len > 0:
+            cmd += ["--min-seq-len", str(self.min_seq_len)]
         p = subprocess.run(cmd, capture_output=True, text=True)
         if p.returncode != 0:
             raise RuntimeError(f"tern bench failed: {p.stderr.strip()}")

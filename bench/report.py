@@ -14,6 +14,10 @@ NAMES = {"tern": "Tern", "ort": "ONNX Runtime", "torch": "PyTorch"}
 def case_name(r: dict) -> str:
     model = {"resnet50": "ResNet50", "vit_b_16": "ViT-B/16", "distilbert": "DistilBERT",
              "bert": "BERT-base", "minilm_l6": "MiniLM-L6"}[r["model"]]
+    mixed = r.get("mixed")
+    if mixed:
+        return (f"{model} mixed {mixed['min']}-{mixed['max']} tok ({mixed['tokens']} real; "
+                f"peers padded to {mixed['padded_to']})")
     shape = f"{r['seq_len']} tok" if r.get("seq_len") else f"{r['image_size']}px"
     return f"{model} {shape}"
 
@@ -49,6 +53,16 @@ def notes(results: dict) -> str:
     out = [f"Median of {m['rounds']} alternating rounds after warm-up; ratios < 1 mean Tern is faster. "
            f"Machine: {m['cpu']} ({m['cores']} cores), Tern ISA {m.get('tern_isa', '?')}, "
            f"{m['date']}. {m['note']}"]
+    uniform = [r["ratios"]["tern/ort"] for r in results["cases"]
+               if not r.get("mixed") and r.get("ratios", {}).get("tern/ort")]
+    if uniform:
+        geo = math.exp(sum(math.log(v) for v in uniform) / len(uniform))
+        out.append(f"Tern/ONNX Runtime: geometric mean {geo:.2f} over {len(uniform)} cases, "
+                   f"worst {max(uniform):.2f}.")
+    for r in results["cases"]:
+        if r.get("mixed") and r.get("ratios", {}).get("tern/ort"):
+            out.append(f"{case_name(r)}, {r['threads']} threads: Tern/ONNX Runtime "
+                       f"{r['ratios']['tern/ort']:.2f}.")
     for eng, why in m.get("unavailable", {}).items():
         out.append(f"{NAMES.get(eng, eng)} was not available: {why}.")
     for arch, why in results.get("skipped_models", {}).items():

@@ -74,25 +74,9 @@ static void self_attention(Isa isa, Parallel* par, const EncoderDims& d, const E
   p.key_lengths = in.key_lengths;
   p.causal = in.causal;
   p.scale = 1.f / std::sqrt(static_cast<float>(p.head_dim));
-  if (!in.offsets) {
-    attention::attention(isa, par, p);
-    return;
-  }
-  // packed: one call per sequence of its own length
-  p.batch = 1;
-  p.key_lengths = nullptr;
-  for (int64_t b = 0; b < in.batch; ++b) {
-    const int64_t r0 = in.offsets[b];
-    p.seq_len = in.offsets[b + 1] - r0;
-    if (p.seq_len == 0) continue;
-    p.q = qkv + r0 * 3 * d.dim;
-    p.k = p.q + d.dim;
-    p.v = p.q + 2 * d.dim;
-    p.seq_stride = p.seq_len * 3 * d.dim;
-    p.out = ctx + r0 * d.dim;
-    p.out_seq_stride = p.seq_len * d.dim;
-    attention::attention(isa, par, p);
-  }
+  // packed: every sequence of its own length, all in one call (one fork/join per layer)
+  p.offsets = in.offsets;
+  attention::attention(isa, par, p);
 }
 
 void post_norm_layer(Isa isa, Parallel* par, const EncoderLayer& l, const EncoderDims& d,

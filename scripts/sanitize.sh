@@ -48,7 +48,7 @@ run_asan() {
   echo "sanitize: ASan+UBSan: C++ tests"
   exclude="avx512-emulated${exclude:+|$exclude}"
   (cd "$dir" && ctest --output-on-failure -j "$JOBS" -LE python -E "$exclude")
-  local py=${TERN_ASAN_PY_TESTS:-'^py\.test_(robustness_cli|cli.*|server.*)$'}
+  local py=${TERN_ASAN_PY_TESTS:-'^py\.test_(robustness_cli|cli|cli_hardening|server.*)$'}
   if (cd "$dir" && ctest -N -L python -R "$py" | grep -q 'Total Tests: [1-9]'); then
     echo "sanitize: ASan+UBSan: Python CLI tests with the sanitized tern"
     (cd "$dir" && ctest --output-on-failure -j "$JOBS" -L python -R "$py")

@@ -24,8 +24,12 @@
 // running max, so exp never sees a positive argument and nothing overflows. Kᵀ and V are packed
 // once per (sequence, head) into per-call scratch.
 //
-// Threading: tasks are (sequence, head) for packing and (sequence, head, query block) for the
-// product; no value is reduced across tasks, so results are bit-identical for any thread count.
+// Threading: with enough heads to go round (batch·heads >= 4·threads) or short sequences (one
+// query block), one pass of (sequence, head) tasks, each packing its head into its thread's
+// scratch and running its query blocks; otherwise (sequence, head) tasks pack, then (sequence,
+// head, query block) tasks compute. No value is reduced across tasks and a query block is
+// computed the same way in either scheme, so results are bit-identical for any thread count.
+// Scratch is grow-only per thread: no allocation per call once warm.
 // Microkernels per ISA: attention_config.hpp.
 // Nothing outside the described rows and heads is read; out must not overlap q, k or v.
 #include <cstdint>
@@ -48,6 +52,11 @@ struct Params {
   float* out = nullptr;
   int64_t ld_out = 0, out_seq_stride = 0;
   const int32_t* key_lengths = nullptr;  // [batch], each in [0, seq_len]; nullptr = all valid
+  // Packed sequences of their own lengths (nullptr: the padded layout above). Sequence b is rows
+  // offsets[b] .. offsets[b + 1] - 1 of q, k, v and out (row r at q + r·ld_q, ...), all its keys
+  // valid; seq_len, seq_stride, out_seq_stride and key_lengths are then unused. [batch + 1],
+  // non-decreasing. The results are those of one call per sequence.
+  const int64_t* offsets = nullptr;
   float scale = 1.f;                     // usually 1/sqrt(head_dim)
   bool causal = false;                   // query t attends to keys j <= t only
 };

@@ -219,7 +219,7 @@ class CompareRunner(unittest.TestCase):
             cmd = [sys.executable, COMPARE, "--models", "distilbert", *tiny, "--seq-lens", "2,9",
                    "--batches", "2", "--threads", "1", "--iters", "1", "--rounds", "1",
                    "--warmup", "0", "--ort-install-timeout", "180", "--out-dir", out,
-                   "--name", "text", "--tern", TERN_BIN,
+                   "--name", "text", "--tern", TERN_BIN, "--mixed", "5:2-9",
                    "--workdir", out]
             r = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
             self.assertEqual(r.returncode, 0, r.stderr[-3000:])
@@ -228,7 +228,26 @@ class CompareRunner(unittest.TestCase):
             tern_checks = [a for a in res["agreement"] if a["engine"] == "tern"]
             self.assertEqual(sorted(a["seq_len"] for a in tern_checks), [2, 9])
             self.assertTrue(all(a["ok"] for a in res["agreement"]), res["agreement"])
-            self.assertEqual([c["seq_len"] for c in res["cases"]], [2, 9])
+            uniform = [c for c in res["cases"] if not c.get("mixed")]
+            self.assertEqual([c["seq_len"] for c in uniform], [2, 9])
+            # The mixed case: Tern on its real tokens (lengths from tern bench, within 2-9), the
+            # peers on the batch padded to its longest; no PyTorch timing.
+            mixed = [c for c in res["cases"] if c.get("mixed")]
+            self.assertEqual(len(mixed), 1)
+            m = mixed[0]["mixed"]
+            self.assertEqual((mixed[0]["batch"], m["min"], m["max"]), (5, 2, 9))
+            self.assertEqual(len(m["seq_lens"]), 5)
+            self.assertTrue(all(2 <= n <= 9 for n in m["seq_lens"]), m)
+            self.assertEqual((m["tokens"], m["padded_to"]),
+                             (sum(m["seq_lens"]), max(m["seq_lens"])))
+            e = mixed[0]["engines"]
+            self.assertGreater(e["tern"]["median_ms"], 0)
+            self.assertEqual(e["torch"]["status"], "not run")
+            if "ort" not in res["meta"]["unavailable"]:
+                self.assertAlmostEqual(mixed[0]["ratios"]["tern/ort"],
+                                       e["tern"]["median_ms"] / e["ort"]["median_ms"])
+            with open(os.path.join(out, "text.md")) as f:
+                self.assertIn("DistilBERT mixed 2-9 tok", f.read())
 
             r = tern("bench", os.path.join(out, "distilbert.tern"), "--json", "--seq-len", "9",
                      "--batch", "2", "--iters", "2", "--warmup", "0")
