@@ -32,3 +32,30 @@ def export(arch: str, out: Path, *extra: str, seed: int = 0) -> Path:
 
 def tern(*args, check=True, **kw):
     return run([TERN, *args], check=check, **kw)
+
+
+NODE_CACHE = ROOT / "tests" / ".cache"
+
+
+def npm_install(package: str, version: str):
+    """npm install PACKAGE@VERSION into tests/.cache/<package> once, for a test peer written by
+    others. -> (node_modules dir, "") or (None, why it is not available)."""
+    import json
+    import shutil
+
+    prefix = NODE_CACHE / package.replace("/", "_").replace("@", "")
+    pkg = prefix / "node_modules" / package / "package.json"
+    if pkg.exists() and json.loads(pkg.read_text()).get("version") == version:
+        return prefix / "node_modules", ""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        return None, "node/npm are not installed"
+    prefix.mkdir(parents=True, exist_ok=True)
+    try:
+        p = subprocess.run(["npm", "install", "--ignore-scripts", "--no-audit", "--no-fund",
+                            "--no-save", "--prefix", str(prefix), f"{package}@{version}"],
+                           capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        return None, "npm install timed out (registry unreachable?)"
+    if p.returncode != 0 or not pkg.exists():
+        return None, "npm install failed: " + (p.stderr.strip().splitlines() or ["?"])[-1]
+    return prefix / "node_modules", ""

@@ -153,8 +153,11 @@ class ClipTokenizerTest(unittest.TestCase):
         script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "clip_hf_tokenizer.mjs")
         node_modules = os.environ.get("TERN_NODE_MODULES", "")
         if not os.path.isdir(os.path.join(node_modules, "@huggingface", "tokenizers")):
-            self.skipTest("set TERN_NODE_MODULES to a node_modules with @huggingface/tokenizers "
-                          "(npm install @huggingface/tokenizers)")
+            from tern_testlib import npm_install
+            got, why = npm_install("@huggingface/tokenizers", "0.2.0")
+            if got is None:
+                self.skipTest(f"Hugging Face tokenizers from npm: {why}")
+            node_modules = str(got)
         import json
         import unicodedata
         d = self.dir.name
