@@ -6,9 +6,9 @@
 #include <vector>
 
 #include "engine/core/error.hpp"
-#include "models/config.hpp"
 #include "models/common.hpp"
-#include "models/transformer_encoder.hpp"
+#include "models/config.hpp"
+#include "models/text_encoder.hpp"
 
 namespace tern {
 
@@ -38,31 +38,18 @@ BertConfig parse_config(const WeightFile& file) {
 }  // namespace
 
 struct DistilBert::Impl {
-  Isa isa;
   BertConfig cfg;
-  transformer::EncoderDims dims;
-  Tensor word_embeddings;      // [vocab, D]
-  Tensor position_embeddings;  // [max_positions, D]
-  transformer::Norm embed_norm;
-  std::vector<transformer::EncoderLayer> layers;
+  transformer::TextEncoder encoder;
   std::unique_ptr<WordPieceTokenizer> tokenizer;
 };
 
 DistilBert::DistilBert(const WeightFile& file, Isa isa) : impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
-  m.isa = isa;
   m.cfg = parse_config(file);
   const BertConfig& c = m.cfg;
-  m.dims = {c.dim, c.n_heads, c.hidden_dim};
-  m.word_embeddings = file.get("embeddings.word", {c.vocab_size, c.dim});
-  m.position_embeddings = file.get("embeddings.position", {c.max_positions, c.dim});
-  m.embed_norm = transformer::load_norm(file, "embeddings.norm", c.dim, c.eps);
-  for (int64_t i = 0; i < c.n_layers; ++i)
-    m.layers.push_back(transformer::load_encoder_layer(
-        file, isa, "layers." + std::to_string(i) + ".", m.dims, c.eps));
-  if (file.has("layers." + std::to_string(c.n_layers) + ".attn.qkv.weight"))
-    fail(file.path(), ": distilbert config says n_layers = ", c.n_layers,
-         " but the file has more layers");
+  m.encoder = transformer::TextEncoder(
+      file, isa, "distilbert",
+      {{c.dim, c.n_heads, c.hidden_dim}, c.vocab_size, c.max_positions, 0, c.n_layers, c.eps});
   m.tokenizer = load_wordpiece(file);
 }
 
@@ -89,62 +76,11 @@ double DistilBert::forward_flops(int64_t batch, int64_t seq_len, int64_t, int64_
 ForwardOutput DistilBert::forward_tokens(Parallel* par, const TokenBatch& tb,
                                          const ForwardRequest& req) const {
   const Impl& m = *impl_;
-  const BertConfig& c = m.cfg;
-  const int64_t D = c.dim, batch = tb.n, seq_len = tb.seq_len;
-  const int32_t* ids = tb.ids;
   if (req.logits) fail("--logits applies to image models only");
-  if (batch < 0 || seq_len < 0) fail("distilbert: negative batch or sequence length");
-  if (seq_len > c.max_positions)
-    fail("distilbert: sequence length ", seq_len, " exceeds max_position_embeddings ",
-         c.max_positions);
-  std::vector<int32_t> lens(static_cast<size_t>(batch), static_cast<int32_t>(seq_len));
-  for (int64_t b = 0; b < batch; ++b) {
-    if (tb.lengths) lens[b] = tb.lengths[b];
-    if (lens[b] < 0 || lens[b] > seq_len)
-      fail("distilbert: length ", lens[b], " of sequence ", b, " is outside [0, ", seq_len, "]");
-    for (int64_t t = 0; t < lens[b]; ++t) {
-      const int32_t id = ids[b * seq_len + t];
-      if (id < 0 || id >= c.vocab_size)
-        fail("distilbert: token id ", id, " at sequence ", b, " position ", t,
-             " is outside the vocabulary [0, ", c.vocab_size, ")");
-    }
-  }
-  // Only the real tokens are computed: sequence b is rows [offsets[b], offsets[b+1]) of x.
-  std::vector<int64_t> offsets(static_cast<size_t>(batch + 1), 0);
-  for (int64_t b = 0; b < batch; ++b) offsets[b + 1] = offsets[b] + lens[b];
-  const int64_t rows = offsets[batch];
-  Tensor out({batch, seq_len, D});
-  if (rows == 0) return token_output(std::move(out), lens.data(), req, 0);
-  std::vector<float> packed(static_cast<size_t>(rows * D));
-  float* x = packed.data();
-
-  // x [rows, D] = word[ids] + position[t]
-  const float* word = m.word_embeddings.f32();
-  const float* pos = m.position_embeddings.f32();
-  for (int64_t b = 0; b < batch; ++b)
-    for (int64_t t = 0; t < lens[b]; ++t) {
-      const float* w = word + int64_t{ids[b * seq_len + t]} * D;
-      const float* p = pos + t * D;
-      float* xr = x + (offsets[b] + t) * D;
-      for (int64_t i = 0; i < D; ++i) xr[i] = w[i] + p[i];
-    }
-  // x = LayerNorm(x), eps from the config (1e-12)
-  transformer::layer_norm(m.isa, par, m.embed_norm, rows, D, x, x);
-
-  // post-norm blocks (all, or up to the requested one): x = LN(x + Attn(x)); x = LN(x + FFN(x))
-  const int64_t blocks = req.layer == ForwardRequest::kFinal ? c.n_layers : req.layer;
-  transformer::EncoderScratch scratch(rows, m.dims);
-  const transformer::EncoderInput in{batch, seq_len, nullptr, offsets.data()};
-  for (int64_t i = 0; i < blocks; ++i)
-    transformer::post_norm_layer(m.isa, par, m.layers[i], m.dims, in, x, scratch);
-
-  // out [batch, seq_len, D]: sequence b's tokens, rows past its length zero
-  float* o = out.f32();
-  for (int64_t b = 0; b < batch; ++b) {
-    std::memcpy(o + b * seq_len * D, x + offsets[b] * D, sizeof(float) * lens[b] * D);
-    std::memset(o + (b * seq_len + lens[b]) * D, 0, sizeof(float) * (seq_len - lens[b]) * D);
-  }
-  return token_output(std::move(out), lens.data(), req, 0);
+  const int64_t blocks = req.layer == ForwardRequest::kFinal ? m.cfg.n_layers : req.layer;
+  const auto h = m.encoder.run(par, tb, blocks);  // the real tokens, packed
+  return token_output(transformer::TextEncoder::padded(h, tb.seq_len, m.cfg.dim), h.lengths.data(),
+                      req, 0);
 }
 
 }  // namespace tern
