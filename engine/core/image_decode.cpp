@@ -15,6 +15,7 @@
 // - 1/2/4-bit gray scaled to 0..255 (0x55, 0x11 steps), as both stb and PIL do.
 // EXIF orientation is ignored, as PIL does without ImageOps.exif_transpose.
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -113,23 +114,25 @@ std::string stb_reason() {
 // A zero-length IDAT chunk is legal PNG and carries no data, but stb 2.27 copies its 0 bytes into
 // the image data buffer before any IDAT has allocated it: memcpy to a null pointer, undefined
 // behaviour (found by image_fuzz). Returns the file without its zero-length IDAT chunks, or an
-// empty vector when it has none (stb does not check CRCs, so dropping whole chunks is safe). The
-// chunk walk stops at the first chunk that does not fit; stb reports the truncation.
+// empty vector when it has none (stb does not check CRCs, so dropping whole chunks is safe). A
+// zero-length IDAT header cut off before its CRC, at the end of the file, is dropped too (stb
+// reads it before noticing the truncation). The chunk walk stops at the first chunk that does
+// not fit; stb reports the truncation.
 std::vector<uint8_t> without_empty_idat(const uint8_t* data, size_t size) {
   std::vector<uint8_t> out;
   bool dropped = false;
   size_t pos = 8, kept = 0;  // [kept, pos) is still to be copied
-  while (size - pos >= 12) {
+  while (size - pos >= 8) {
     const uint32_t len = (uint32_t(data[pos]) << 24) | (uint32_t(data[pos + 1]) << 16) |
                          (uint32_t(data[pos + 2]) << 8) | uint32_t(data[pos + 3]);
     if (len == 0 && std::memcmp(data + pos + 4, "IDAT", 4) == 0) {
       out.insert(out.end(), data + kept, data + pos);
-      pos += 12;
+      pos += std::min<size_t>(12, size - pos);
       kept = pos;
       dropped = true;
       continue;
     }
-    if (len > size - pos - 12) break;
+    if (size - pos < 12 || len > size - pos - 12) break;
     pos += 12 + size_t(len);
   }
   if (!dropped) return {};
