@@ -267,16 +267,7 @@ ForwardOutput Clip::forward_images(Parallel* par, const Tensor& x,
   // patches [N·G², 3·P·P]: non-overlapping P×P patches, each flattened (c, y, x) like the conv
   // weight, patch index gy·G + gx
   std::vector<float> patches(static_cast<size_t>(N * G * G * K));
-  parallel_for(par, N * G, [&](int64_t task) {
-    const int64_t n = task / G, gy = task % G;
-    for (int64_t gx = 0; gx < G; ++gx) {
-      float* dst = patches.data() + ((n * G + gy) * G + gx) * K;
-      for (int64_t ch = 0; ch < 3; ++ch)
-        for (int64_t py = 0; py < P; ++py)
-          std::memcpy(dst + (ch * P + py) * P, img + ((n * 3 + ch) * S + gy * P + py) * S + gx * P,
-                      sizeof(float) * P);
-    }
-  });
+  image_patches(par, img, N, S, P, patches.data());
   // tok [N·G², W] = patches · Wconvᵀ   (conv1, stride P, no bias)
   std::vector<float> tok(static_cast<size_t>(N * G * G * W));
   project(par, m.patch_embed, N * G * G, patches.data(), tok.data());

@@ -61,6 +61,21 @@ std::vector<std::string> numbered_layers(int64_t blocks) {
   return names;
 }
 
+void image_patches(Parallel* par, const float* img, int64_t N, int64_t S, int64_t P,
+                   float* patches) {
+  const int64_t G = S / P, K = 3 * P * P;
+  parallel_for(par, N * G, [&](int64_t task) {
+    const int64_t n = task / G, gy = task % G;
+    for (int64_t gx = 0; gx < G; ++gx) {
+      float* dst = patches + ((n * G + gy) * G + gx) * K;
+      for (int64_t ch = 0; ch < 3; ++ch)
+        for (int64_t py = 0; py < P; ++py)
+          std::memcpy(dst + (ch * P + py) * P, img + ((n * 3 + ch) * S + gy * P + py) * S + gx * P,
+                      sizeof(float) * P);
+    }
+  });
+}
+
 PreprocessConfig preprocess_from_file(const WeightFile& file, const char* default_profile) {
   return file.has_metadata("preprocess") ? PreprocessConfig::from_json(file.metadata("preprocess"))
                                          : PreprocessConfig::from_profile(default_profile);

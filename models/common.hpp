@@ -24,6 +24,11 @@ ForwardOutput token_output(Tensor h, const int32_t* lengths, const ForwardReques
 // Layer names "0" .. "blocks" for a transformer with that many blocks.
 std::vector<std::string> numbered_layers(int64_t blocks);
 
+// Non-overlapping P×P patches of images x [N, 3, S, S] (S a multiple of P), each flattened
+// (c, y, x) like a [D, 3, P, P] patch-convolution weight, in torchvision's flatten(2) order
+// (patch gy·G + gx, G = S / P): patches [N·G², 3·P·P]. A patch convolution is then one GEMM.
+void image_patches(Parallel* par, const float* x, int64_t N, int64_t S, int64_t P, float* patches);
+
 // The file's "preprocess" metadata, or the profile named when the file has none.
 PreprocessConfig preprocess_from_file(const WeightFile& file, const char* default_profile);
 

@@ -137,16 +137,7 @@ ForwardOutput ViT::forward_images(Parallel* par, const Tensor& x, const ForwardR
   // patches [N·G², 3·P·P]: non-overlapping P×P patches, each flattened (c, y, x) like the conv
   // weight; patch index gy·G + gx (torchvision's flatten(2) order)
   std::vector<float> patches(static_cast<size_t>(N * G * G * K));
-  parallel_for(par, N * G, [&](int64_t task) {
-    const int64_t n = task / G, gy = task % G;
-    for (int64_t gx = 0; gx < G; ++gx) {
-      float* dst = patches.data() + ((n * G + gy) * G + gx) * K;
-      for (int64_t ch = 0; ch < 3; ++ch)
-        for (int64_t py = 0; py < P; ++py)
-          std::memcpy(dst + (ch * P + py) * P, img + ((n * 3 + ch) * S + gy * P + py) * S + gx * P,
-                      sizeof(float) * P);
-    }
-  });
+  image_patches(par, img, N, S, P, patches.data());
   // tok [N·G², D] = patches · Wconvᵀ + b   (conv_proj, stride P)
   std::vector<float> tok(static_cast<size_t>(N * G * G * D));
   transformer::linear(par, m.patch_embed, N * G * G, patches.data(), tok.data());
