@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "engine/cli/commands.hpp"
+#include "engine/cli/image_inputs.hpp"
 #include "engine/cli/text_args.hpp"
 #include "engine/frontend/args.hpp"
 #include "engine/frontend/output.hpp"
@@ -19,7 +20,8 @@ const char kHelp[] =
     "usage: tern similarity MODEL.tern [IMAGE|DIR ...] [--text TEXT ...] [--text-file FILE]\n"
     "                       [--softmax] [--json] [--pooling P] [--threads N]\n"
     "\n"
-    "Prints the cosine similarity of every query (row) to every candidate (column):\n"
+    "Prints the cosine similarity of every query (row) to every candidate (column). A directory\n"
+    "stands for the .jpg/.jpeg/.png files under it, recursively, sorted (as in tern embed).\n"
     "  - with texts: the images, then the texts, as queries against the texts (text-to-image\n"
     "    search reads a column, zero-shot classification a row);\n"
     "  - without texts: the images against the images.\n"
@@ -100,8 +102,10 @@ int cmd_similarity(const Args& args) {
   std::vector<std::string> image_names, text_names;
   std::vector<Embedding> image_embs, text_embs;
   if (!images.empty()) {
-    image_embs = model->embed_image_files(images, opts);
-    for (const auto& i : images) image_names.push_back(frontend::printable(i));
+    std::vector<std::string> files;
+    for (const auto& i : images) add_image_input(i, "tern similarity", files);
+    image_embs = model->embed_image_files(files, opts);
+    for (const auto& f : files) image_names.push_back(frontend::printable(f));
   }
   std::vector<std::string> text_values;
   for (TextSources::Item item; texts.next(&item);) {

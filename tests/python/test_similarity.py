@@ -83,6 +83,12 @@ class Similarity(unittest.TestCase):
         self.assertEqual(got["columns"], [str(p) for p in IMAGES])
         np.testing.assert_allclose(np.array(got["matrix"]), cosine(img, img), atol=1e-6)
 
+    def test_a_directory_stands_for_its_images_in_order(self):
+        got = similarity(CLIP, TMP)  # img0.png .. img2.png, sorted, as tern embed lists them
+        self.assertEqual(got["rows"], [str(p) for p in IMAGES])
+        img = embed(CLIP, *IMAGES)
+        np.testing.assert_allclose(np.array(got["matrix"]), cosine(img, img), atol=1e-6)
+
     def test_text_model_compares_texts_with_mean_vectors(self):
         txt = embed(BERT, "--text", *self.TEXTS, "--pooling", "mean")
         got = similarity(BERT, "--text", *self.TEXTS)
