@@ -67,6 +67,7 @@ void check_case(const ConvCase& c, ThreadPool& pool2, ThreadPool& pool3, uint64_
     INFO(describe(c, isa));
     const conv::Conv2d conv = conv::Conv2d::pack(isa, p, w.data(), bias.data());
     CHECK(conv.k() == K);
+    CHECK(conv.winograd() == conv::use_winograd(p));
     std::vector<float> y1(want.size(), 1e30f);
     conv.run(nullptr, c.N, c.H, c.W, x.data(), y1.data(), c.residual ? r.data() : nullptr, c.relu);
     const double err = test::max_rel_diff(y1.data(), want.data(), want.size(), 1e-3);
@@ -146,6 +147,39 @@ TEST_CASE("conv: random shapes across the column-block boundary and odd sizes") 
                pick(0, 1) == 1};
     check_case(c, pool2, pool3, 7000 + i);
   }
+}
+
+TEST_CASE("conv: 3x3 stride 1 by Winograd F(4,3) and by the GEMM path, both against the reference") {
+  // Map sizes around the 4x4 tile (1..9, partial tiles on both edges), channel counts off the
+  // vector width (tails), output channels across the 256-wide Winograd column block, batches > 1.
+  const std::vector<ConvCase> cases = {
+      {"1x1 map", 1, 1, 1, params(16, 16, 3, 1, 1), false, true},
+      {"2x3 map, C tail", 2, 2, 3, params(20, 24, 3, 1, 1), true, true},
+      {"5x7", 3, 5, 7, params(17, 33, 3, 1, 1), false, false},
+      {"8x8 +res", 2, 8, 8, params(64, 64, 3, 1, 1), true, true},
+      {"9x6 C=1", 1, 9, 6, params(1, 5, 3, 1, 1), false, true},
+      {"7x7 512", 1, 7, 7, params(512, 512, 3, 1, 1), true, true},
+      {"14x14 256", 1, 14, 14, params(256, 256, 3, 1, 1), false, true},
+      {"6x5 OC 300", 2, 6, 5, params(40, 300, 3, 1, 1), true, false},
+      {"56x12 64", 1, 56, 12, params(64, 64, 3, 1, 1), false, true},
+  };
+  ThreadPool pool2(2), pool3(3);
+  uint64_t seed = 900;
+  for (ConvCase c : cases)
+    for (conv::ConvAlgo algo : {conv::ConvAlgo::winograd, conv::ConvAlgo::gemm}) {
+      c.p.algo = algo;
+      c.what = algo == conv::ConvAlgo::winograd ? "winograd" : "gemm";
+      check_case(c, pool2, pool3, seed += 10);
+    }
+  conv::ConvParams p = params(16, 16, 3, 1, 1);
+  CHECK(conv::use_winograd(p));
+  p.algo = conv::ConvAlgo::gemm;
+  CHECK(!conv::use_winograd(p));
+  CHECK(!conv::use_winograd(params(64, 64, 3, 2, 1)));
+  p = params(8, 8, 5, 1, 2);
+  p.algo = conv::ConvAlgo::winograd;
+  const std::vector<float> w(8 * 8 * 25, 0.f);
+  CHECK_THROWS(conv::Conv2d::pack(Isa::scalar, p, w.data(), nullptr));
 }
 
 TEST_CASE("conv: NCHW <-> NHWC layout changes are inverse and put channels last") {

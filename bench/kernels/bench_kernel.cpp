@@ -3,6 +3,7 @@
 // the same shapes as a baseline. A developer tool, not part of the shipped tern executable.
 //
 //   tern_kernel_bench gemm|gemm_unpacked [--shape MxNxK ...] [--threads N] [--iters N] [--json]
+//   tern_kernel_bench conv [--conv NxHxWxCxOCxKxS ...] [--threads N] [--iters N] [--json]
 //
 // Per shape, Tern and Eigen run alternately (so both see the same interference from the rest of
 // the machine): GFLOP/s (2·M·N·K / time) of the fastest run, as the peak is the fastest of its
@@ -11,6 +12,11 @@
 // them). --json prints one object per shape, one per line: kernel, isa, threads, M, N, K, iters,
 // best_ms, median_ms, gflops (best), median_gflops, peak_gflops, fraction_of_peak (best),
 // eigen_gflops (best), eigen_threads, speedup_vs_eigen (best over best).
+// conv: the convolution as the model runs it (ConvAlgo::automatic: Winograd F(4,3) where
+// use_winograd picks it) alternately with the im2col + GEMM path on the same shape as the
+// baseline; GFLOP/s counts the direct convolution's 2·N·OH·OW·OC·C·K·K, so Winograd can exceed
+// the FMA peak. JSON: kernel, algo, isa, threads, N, H, W, C, OC, k, stride, best_ms, median_ms,
+// gflops, peak_gflops, fraction_of_peak, gemm_path_ms, speedup_vs_gemm_path.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -25,6 +31,7 @@
 #include "engine/core/cpu.hpp"
 #include "engine/core/error.hpp"
 #include "engine/core/thread_pool.hpp"
+#include "kernels/conv/conv.hpp"
 #include "kernels/gemm/gemm.hpp"
 #include "kernels/peak/peak.hpp"
 
@@ -34,11 +41,15 @@ namespace {
 const char kHelp[] =
     "usage: tern_kernel_bench gemm|gemm_unpacked [--shape MxNxK ...] [--threads N] [--iters N]\n"
     "                         [--json]\n"
+    "       tern_kernel_bench conv [--conv NxHxWxCxOCxKxS ...] [--threads N] [--iters N] [--json]\n"
     "Times C[M,N] = A[M,K]·B[K,N] with the active ISA (TERN_ISA caps it) against this machine's\n"
     "FMA peak (measured in the same run, fastest of 10) and Eigen's GEMM, run alternately with\n"
     "Tern's. Reports the fastest run's GFLOP/s (and the median's).\n"
     "gemm: B packed once beforehand; gemm_unpacked: B packed inside every call.\n"
     "Default shapes: squares 256..2048 and model shapes.\n"
+    "conv: the convolution as models run it (Winograd F(4,3) for the 3x3 stride-1 convs it\n"
+    "picks) against the im2col + GEMM path, alternately; GFLOP/s of the direct convolution.\n"
+    "Default: ResNet50's convolutions at batch 1 (pad k/2).\n"
     "  --threads N   threads for Tern (default 1; Eigen runs on one)\n"
     "  --iters N     timed runs per shape, each (default: enough for about 0.5 s of Tern)\n"
     "  --json        one JSON object per shape\n";
@@ -58,6 +69,21 @@ Shape parse_shape(const std::string& s) {
     fail("--shape '", s, "': expected MxNxK with positive sizes up to 65536");
   sh.M = m, sh.N = n, sh.K = k;
   return sh;
+}
+
+struct ConvShape {
+  int64_t N, H, W, C, OC, k, s;
+};
+
+ConvShape parse_conv(const std::string& s) {
+  long long v[7];
+  int used = 0;
+  if (std::sscanf(s.c_str(), "%lldx%lldx%lldx%lldx%lldx%lldx%lld%n", &v[0], &v[1], &v[2], &v[3],
+                  &v[4], &v[5], &v[6], &used) != 7 ||
+      used != int(s.size()) || *std::min_element(v, v + 7) <= 0 ||
+      *std::max_element(v, v + 7) > 65536)
+    fail("--conv '", s, "': expected NxHxWxCxOCxKxS with positive sizes up to 65536");
+  return {v[0], v[1], v[2], v[3], v[4], v[5], v[6]};
 }
 
 int parse_int(const std::string& flag, const std::string& v, int lo, int hi) {
@@ -103,11 +129,80 @@ std::pair<Timing, Timing> time_alternately(const std::function<void()>& fn,
   return {timing(t), baseline ? timing(tb) : Timing{}};
 }
 
+int bench_conv(std::vector<ConvShape> convs, int threads, int iters_opt, bool json) {
+  if (convs.empty())  // ResNet50 v1.5 at 224, batch 1
+    convs = {{1, 224, 224, 3, 64, 7, 2},  {1, 56, 56, 64, 64, 1, 1},   {1, 56, 56, 64, 64, 3, 1},
+             {1, 56, 56, 64, 256, 1, 1},  {1, 56, 56, 256, 64, 1, 1},  {1, 56, 56, 128, 128, 3, 2},
+             {1, 28, 28, 128, 128, 3, 1}, {1, 28, 28, 128, 512, 1, 1}, {1, 28, 28, 256, 256, 3, 2},
+             {1, 14, 14, 256, 256, 3, 1}, {1, 14, 14, 256, 1024, 1, 1},
+             {1, 14, 14, 512, 512, 3, 2}, {1, 7, 7, 512, 512, 3, 1},   {1, 7, 7, 512, 2048, 1, 1}};
+  const Isa isa = active_isa();
+  ThreadPool pool(threads);
+  const double peak = peak::measure_fma_peak_gflops(isa, threads);
+  if (!json)
+    std::printf(
+        "kernel conv, isa %s, threads %d, FMA peak %.1f GFLOP/s; baseline: the im2col + GEMM path\n"
+        "GFLOP/s of the direct convolution, fastest run; the two paths alternate\n"
+        "%-26s %-9s %9s %9s %7s %11s %8s\n",
+        isa_name(isa), threads, peak, "NxHxWxCxOCxKxS", "algo", "best ms", "GFLOP/s", "peak",
+        "GEMM-path ms", "speedup");
+  for (const ConvShape& s : convs) {
+    conv::ConvParams p{s.C, s.OC, s.k, s.k, s.s, s.k / 2};
+    const int64_t OH = conv::conv_out_size(s.H, s.k, s.s, s.k / 2);
+    const int64_t OW = conv::conv_out_size(s.W, s.k, s.s, s.k / 2);
+    if (OH <= 0 || OW <= 0) fail("--conv: the kernel does not fit the map");
+    std::mt19937 rng(1);
+    std::uniform_real_distribution<float> dist(-1.f, 1.f);
+    std::vector<float> x(s.N * s.H * s.W * s.C), w(s.OC * s.C * s.k * s.k), b(s.OC),
+        y(s.N * OH * OW * s.OC);
+    for (auto& v : x) v = dist(rng);
+    for (auto& v : w) v = dist(rng);
+    for (auto& v : b) v = dist(rng);
+    const conv::Conv2d model = conv::Conv2d::pack(isa, p, w.data(), b.data());
+    p.algo = conv::ConvAlgo::gemm;
+    const conv::Conv2d base = conv::Conv2d::pack(isa, p, w.data(), b.data());
+    int iters = iters_opt;
+    const auto [t, tb] = time_alternately(
+        [&] { model.run(&pool, s.N, s.H, s.W, x.data(), y.data(), nullptr, true); },
+        [&] { base.run(&pool, s.N, s.H, s.W, x.data(), y.data(), nullptr, true); }, iters);
+    const double flop = 2.0 * s.N * OH * OW * s.OC * s.C * s.k * s.k;
+    const double gflops = flop / t.best * 1e-9;
+    const char* algo = model.winograd() ? "winograd" : "gemm";
+    char name[96];
+    std::snprintf(name, sizeof name, "%lldx%lldx%lldx%lldx%lldx%lldx%lld", (long long)s.N,
+                  (long long)s.H, (long long)s.W, (long long)s.C, (long long)s.OC, (long long)s.k,
+                  (long long)s.s);
+    if (json) {
+      nlohmann::json j;
+      j["kernel"] = "conv";
+      j["algo"] = algo;
+      j["isa"] = isa_name(isa);
+      j["threads"] = threads;
+      j["N"] = s.N, j["H"] = s.H, j["W"] = s.W, j["C"] = s.C, j["OC"] = s.OC;
+      j["k"] = s.k, j["stride"] = s.s;
+      j["best_ms"] = t.best * 1e3;
+      j["median_ms"] = t.median * 1e3;
+      j["gflops"] = gflops;
+      j["peak_gflops"] = peak;
+      j["fraction_of_peak"] = gflops / peak;
+      j["gemm_path_ms"] = tb.best * 1e3;
+      j["speedup_vs_gemm_path"] = tb.best / t.best;
+      std::printf("%s\n", j.dump().c_str());
+    } else {
+      std::printf("%-26s %-9s %9.3f %9.1f %6.1f%% %11.3f %7.2fx\n", name, algo, t.best * 1e3,
+                  gflops, 100 * gflops / peak, tb.best * 1e3, tb.best / t.best);
+    }
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int bench_kernel(const std::vector<std::string>& args) {
   std::string kernel;
   std::vector<Shape> shapes;
+  std::vector<ConvShape> convs;
   int threads = 1, iters_opt = 0;
   bool json = false;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -125,6 +220,8 @@ int bench_kernel(const std::vector<std::string>& args) {
       kernel = a;
     } else if (a == "--shape") {
       shapes.push_back(parse_shape(value()));
+    } else if (a == "--conv") {
+      convs.push_back(parse_conv(value()));
     } else if (a == "--threads") {
       threads = parse_int(a, value(), 1, 1024);
     } else if (a == "--iters") {
@@ -135,8 +232,9 @@ int bench_kernel(const std::vector<std::string>& args) {
       fail("unknown option '", a, "' (see tern_kernel_bench --help)");
     }
   }
-  if (kernel != "gemm" && kernel != "gemm_unpacked")
-    fail("kernel '", kernel, "': known kernels are gemm, gemm_unpacked");
+  if (kernel != "gemm" && kernel != "gemm_unpacked" && kernel != "conv")
+    fail("kernel '", kernel, "': known kernels are gemm, gemm_unpacked, conv");
+  if (kernel == "conv") return bench_conv(convs, threads, iters_opt, json);
   if (shapes.empty())
     shapes = {{256, 256, 256},  {512, 512, 512},  {1024, 1024, 1024}, {2048, 2048, 2048},
               {128, 3072, 768}, {128, 768, 3072}, {128, 768, 768},    {197, 2304, 768},

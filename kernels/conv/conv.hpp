@@ -1,24 +1,36 @@
 #pragma once
-// f32 2-D convolution on NHWC activations, by im2col into the packed GEMM (kernels/gemm/gemm.hpp).
+// f32 2-D convolution on NHWC activations: Winograd F(4,3) for 3×3 stride-1 convolutions where it
+// pays, the packed GEMM (kernels/gemm/gemm.hpp) on im2col tiles otherwise.
 //
 // Layouts (all strides in elements, all tensors dense):
 //   input      x [N, H, W, C]           NHWC
 //   weight     w [OC, C, KH, KW]        PyTorch's OIHW, given once to Conv2d::pack
 //   output     y [N, OH, OW, OC]        NHWC, OH = (H + 2·pad − KH) / stride + 1 (floor)
 //   residual   r [N, OH, OW, OC]        optional; may alias y
-// y = act(conv(x, w) + bias + residual), the epilogue fused into the GEMM (bias, residual, act).
+// y = act(conv(x, w) + bias + residual), the epilogue fused into the last pass over y.
 //
-// Packing: the weight is reordered to [OC, KH, KW, C] so that the GEMM's K index is
+// GEMM path. The weight is reordered to [OC, KH, KW, C] so that the GEMM's K index is
 // k = (ky·KW + kx)·C + c, the order in which im2col lays out one output pixel's receptive field
 // (in NHWC each (ky, kx) tap is a contiguous run of C floats). Output channels are packed in
 // column blocks of kBlockN, one PackedB each, so that small-M layers (the 7×7 maps of the last
-// stage) still split into several tasks.
+// stage) still split into several tasks. 1×1 stride-1 pad-0 convs read x directly as
+// A [N·H·W, C]. Everything else gathers A one tile of output pixels at a time (im2col; for 1×1
+// stride 2 a strided gather) into a per-task buffer that stays in L2, then runs the GEMM on it.
 //
-// Execution: 1×1 stride-1 pad-0 convs read x directly as A [N·H·W, C]. Everything else gathers
-// A one tile of output pixels at a time (im2col; for 1×1 stride 2 a strided gather) into a
-// per-task buffer that stays in L2, then runs the GEMM on it. Tasks are (pixel tile, column
-// block) pairs whose boundaries depend only on the shape, so results are bit-identical for any
-// thread count. Reads of x stay inside [0, N·H·W·C); zero padding is never read from memory.
+// Winograd path (3×3, stride 1, pad 1; winograd_config.hpp has the transforms). The output is cut
+// into 4×4 tiles; a task takes a block of tiles and a block of output channels: it transforms the
+// tiles' 6×6 input patches (Bᵀ d B, all C channels) into 36 planes [tiles, C], multiplies each
+// plane by that point's transformed filter (G g Gᵀ, [C, OC], packed once at load) with the packed
+// GEMM, and transforms the 36 product planes back (Aᵀ m A) with bias, residual and ReLU fused,
+// writing only the output pixels inside the map. Both buffers are per task and stay in L2. 4× fewer
+// multiplies than the GEMM path (36 per 4×4 tile against 9 per output), at the cost of a larger
+// rounding error (the transforms' constants reach 8 and 1/24; measured in
+// tests/test_kernel_conv.cpp and on ResNet50 against PyTorch, docs/KERNELS.md).
+//
+// Tasks are (pixel tile, column block) pairs; every output element is computed by the same
+// operations whatever task, batch or thread count it falls in, so results are bit-identical for
+// any thread count and an image in a batch equals it alone. Reads of x stay inside
+// [0, N·H·W·C); zero padding is never read from memory.
 #include <cstdint>
 #include <vector>
 
@@ -28,10 +40,16 @@
 
 namespace tern::conv {
 
+// automatic: Winograd for the 3×3 stride-1 pad-1 convolutions it speeds up (conv.cpp,
+// use_winograd), the GEMM path for the rest. gemm / winograd force one (winograd requires 3×3,
+// stride 1, pad 1); for tests and benchmarks.
+enum class ConvAlgo { automatic, gemm, winograd };
+
 struct ConvParams {
   int64_t in_channels = 0, out_channels = 0;
   int64_t kernel_h = 1, kernel_w = 1;
   int64_t stride = 1, pad = 0;
+  ConvAlgo algo = ConvAlgo::automatic;
 };
 
 // Output extent along one axis; 0 when the kernel does not fit (callers treat that as an error).
@@ -43,6 +61,7 @@ inline int64_t conv_out_size(int64_t in, int64_t kernel, int64_t stride, int64_t
 class Conv2d {
  public:
   static constexpr int64_t kBlockN = 128;
+  static constexpr int64_t kWinogradBlockN = 256;  // output channels per Winograd task
 
   Conv2d() = default;
   // w: [OC, C, KH, KW] (OIHW), bias: [OC] or null. Both are copied; the caller may free them.
@@ -51,6 +70,7 @@ class Conv2d {
   const ConvParams& params() const { return p_; }
   Isa isa() const { return isa_; }
   int64_t k() const { return p_.kernel_h * p_.kernel_w * p_.in_channels; }
+  bool winograd() const { return !wino_.empty(); }
 
   // x [N, H, W, C] -> y [N, OH, OW, OC]; residual (may alias y) and relu fused.
   // Requires OH, OW >= 1 (the caller validates user input and reports errors).
@@ -58,11 +78,20 @@ class Conv2d {
            const float* residual = nullptr, bool relu = false) const;
 
  private:
+  void run_gemm(Parallel* par, int64_t N, int64_t H, int64_t W, const float* x, float* y,
+                const float* residual, bool relu) const;
+  void run_winograd(Parallel* par, int64_t N, int64_t H, int64_t W, const float* x, float* y,
+                    const float* residual, bool relu) const;
+
   ConvParams p_;
   Isa isa_ = Isa::scalar;
-  std::vector<gemm::PackedB> blocks_;  // column block j holds output channels [j·kBlockN, ...)
+  std::vector<gemm::PackedB> blocks_;  // GEMM path: block j holds output channels [j·kBlockN, ...)
+  std::vector<gemm::PackedB> wino_;    // Winograd: [block j][point ξ] the [C, nb] filter products
   std::vector<float> bias_;            // [OC], zeros when the conv has none
 };
+
+// Whether ConvAlgo::automatic picks Winograd for these parameters.
+bool use_winograd(const ConvParams& p);
 
 // One tile of im2col: rows [m0, m0 + rows) of A [N·OH·OW, KH·KW·C] for input x [N, H, W, C],
 // written densely to a (row stride K). Out-of-image taps are zero.

@@ -47,8 +47,24 @@ class KernelBench(unittest.TestCase):
         for word in ("FMA peak", "GFLOP/s", "32x32x32", "Eigen"):
             self.assertIn(word, r.stdout)
 
+    def test_conv_against_the_gemm_path(self):
+        # A 3x3 stride-1 conv runs by Winograd, a strided one by the GEMM path (speedup ~1 against
+        # itself); GFLOP/s counts the direct convolution.
+        r = bench("conv", "--conv", "1x12x12x32x32x3x1", "--conv", "2x9x9x16x24x3x2", "--iters",
+                  "2", "--json", isa="avx2")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows = [json.loads(line) for line in r.stdout.splitlines()]
+        self.assertEqual([(j["algo"], j["stride"]) for j in rows], [("winograd", 1), ("gemm", 2)])
+        for j, oh in zip(rows, (12, 5)):
+            flop = 2 * j["N"] * oh * oh * j["OC"] * j["C"] * j["k"] * j["k"]
+            self.assertAlmostEqual(j["gflops"], flop / j["best_ms"] / 1e6, places=3)
+            self.assertAlmostEqual(j["speedup_vs_gemm_path"], j["gemm_path_ms"] / j["best_ms"],
+                                   places=6)
+            self.assertEqual((j["kernel"], j["isa"], j["threads"]), ("conv", "avx2", 1))
+
     def test_bad_arguments_are_one_line_errors(self):
-        for argv, words in ((("conv",), "known kernels"),
+        for argv, words in ((("winograd",), "known kernels"),
+                            (("conv", "--conv", "1x4x4x8x8x3"), "--conv"),
                             (("gemm", "--shape", "0x4x4"), "--shape"),
                             (("gemm", "--shape", "4x4"), "--shape"),
                             (("gemm", "--threads", "x"), "--threads"),

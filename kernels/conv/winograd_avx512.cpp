@@ -1,0 +1,25 @@
+#include "kernels/conv/winograd_config.hpp"
+#include "kernels/conv/winograd_impl.hpp"
+#include "kernels/simd/vec_avx512.hpp"
+
+namespace tern::conv {
+namespace {
+
+void f32_winograd_f4x3_input_c16__avx512(const float* const* rows, int64_t x0, int64_t W, int64_t C,
+                                     float* v, int64_t ldv) {
+  impl::input_tile<simd::F32x16>(rows, x0, W, C, v, ldv);
+}
+
+void f32_winograd_f4x3_output_c16__avx512(const float* m, int64_t ldm, int64_t C, const float* bias,
+                                      float* const* dst, const float* const* res, bool relu) {
+  impl::output_tile<simd::F32x16>(m, ldm, C, bias, dst, res, relu);
+}
+
+const WinogradConfig kConfig = {Isa::avx512, f32_winograd_f4x3_input_c16__avx512,
+                                f32_winograd_f4x3_output_c16__avx512, "f32_winograd_f4x3_c16__avx512"};
+
+}  // namespace
+
+const WinogradConfig& winograd_config_avx512() { return kConfig; }
+
+}  // namespace tern::conv

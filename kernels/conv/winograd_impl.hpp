@@ -1,0 +1,114 @@
+#pragma once
+// The Winograd F(4,3) transform bodies, written once over a vector-traits type V
+// (kernels/simd/vec_*.hpp) and instantiated in winograd_<isa>.cpp; contract: winograd_config.hpp.
+// Channels V::width at a time, the tail (and the whole scalar variant) through F32x1 below, the
+// same operations in the same order, so every ISA gives the same bits. Internal linkage: one copy
+// per translation unit.
+#include <cstdint>
+
+namespace tern::conv::impl {
+namespace {
+
+// One float as a "vector": the tail and the scalar variant.
+struct F32x1 {
+  using V = float;
+  static constexpr int width = 1;
+  static V load(const float* p) { return *p; }
+  static void store(float* p, V v) { *p = v; }
+  static V zero() { return 0.f; }
+  static V set1(float x) { return x; }
+  static V add(V a, V b) { return a + b; }
+  static V sub(V a, V b) { return a - b; }
+  static V mul(V a, V b) { return a * b; }
+  static V max(V a, V b) { return a > b ? a : b; }  // maxps: b when either is NaN
+};
+
+// r = Bᵀ d for one column (or row) of six values.
+template <typename T>
+inline void bt6(const typename T::V* d, int64_t step, typename T::V* r, int64_t rstep) {
+  using V = typename T::V;
+  const V two = T::set1(2.f), four = T::set1(4.f), five = T::set1(5.f);
+  const V d0 = d[0], d1 = d[step], d2 = d[2 * step], d3 = d[3 * step], d4 = d[4 * step],
+          d5 = d[5 * step];
+  const V d4m2 = T::sub(d4, d2), d3m1 = T::mul(T::sub(d3, d1), two);
+  r[0] = T::sub(T::add(T::mul(d0, four), d4), T::mul(d2, five));
+  r[rstep] = T::sub(T::add(d3, d4), T::mul(T::add(d1, d2), four));
+  r[2 * rstep] = T::add(T::sub(d4, d3), T::mul(T::sub(d1, d2), four));
+  r[3 * rstep] = T::add(d4m2, d3m1);
+  r[4 * rstep] = T::sub(d4m2, d3m1);
+  r[5 * rstep] = T::sub(T::add(T::mul(d1, four), d5), T::mul(d3, five));
+}
+
+// o = Aᵀ m for one column (or row) of six values.
+template <typename T>
+inline void at6(const typename T::V* m, int64_t step, typename T::V* o, int64_t ostep) {
+  using V = typename T::V;
+  const V m0 = m[0], m1 = m[step], m2 = m[2 * step], m3 = m[3 * step], m4 = m[4 * step],
+          m5 = m[5 * step];
+  const V a = T::add(m1, m2), b = T::sub(m1, m2), c = T::add(m3, m4), d = T::sub(m3, m4);
+  o[0] = T::add(T::add(m0, a), c);
+  o[ostep] = T::add(b, T::mul(d, T::set1(2.f)));
+  o[2 * ostep] = T::add(a, T::mul(c, T::set1(4.f)));
+  o[3 * ostep] = T::add(T::add(b, T::mul(d, T::set1(8.f))), m5);
+}
+
+// Channels [c, c + T::width) of one tile.
+template <typename T>
+inline void input_lanes(const float* const* rows, int64_t x0, int64_t W, int64_t C, int64_t c,
+                        float* v, int64_t ldv) {
+  using V = typename T::V;
+  V d[36], t[36];
+  for (int i = 0; i < 6; ++i)
+    for (int j = 0; j < 6; ++j) {
+      const int64_t ix = x0 + j;
+      d[6 * i + j] = rows[i] != nullptr && ix >= 0 && ix < W ? T::load(rows[i] + ix * C + c)
+                                                              : T::zero();
+    }
+  for (int j = 0; j < 6; ++j) bt6<T>(d + j, 6, t + j, 6);  // columns: t = Bᵀ d
+  for (int i = 0; i < 6; ++i) {                            // rows: (Bᵀ d) B
+    V r[6];
+    bt6<T>(t + 6 * i, 1, r, 1);
+    for (int k = 0; k < 6; ++k) T::store(v + (6 * i + k) * ldv + c, r[k]);
+  }
+}
+
+template <typename T>
+inline void output_lanes(const float* m, int64_t ldm, int64_t c, const float* bias,
+                         float* const* dst, const float* const* res, bool relu) {
+  using V = typename T::V;
+  V mm[36], s[24];
+  for (int xi = 0; xi < 36; ++xi) mm[xi] = T::load(m + xi * ldm + c);
+  for (int j = 0; j < 6; ++j) at6<T>(mm + j, 6, s + j, 6);  // columns: s = Aᵀ m (4 × 6)
+  const V b = T::load(bias + c);
+  for (int i = 0; i < 4; ++i) {  // rows: (Aᵀ m) A
+    V y[4];
+    at6<T>(s + 6 * i, 1, y, 1);
+    for (int j = 0; j < 4; ++j) {
+      float* out = dst[4 * i + j];
+      if (out == nullptr) continue;
+      V o = T::add(y[j], b);
+      if (res != nullptr) o = T::add(o, T::load(res[4 * i + j] + c));
+      if (relu) o = T::max(T::zero(), o);
+      T::store(out + c, o);
+    }
+  }
+}
+
+template <typename T>
+void input_tile(const float* const* rows, int64_t x0, int64_t W, int64_t C, float* v,
+                int64_t ldv) {
+  int64_t c = 0;
+  for (; c + T::width <= C; c += T::width) input_lanes<T>(rows, x0, W, C, c, v, ldv);
+  for (; c < C; ++c) input_lanes<F32x1>(rows, x0, W, C, c, v, ldv);
+}
+
+template <typename T>
+void output_tile(const float* m, int64_t ldm, int64_t C, const float* bias, float* const* dst,
+                 const float* const* res, bool relu) {
+  int64_t c = 0;
+  for (; c + T::width <= C; c += T::width) output_lanes<T>(m, ldm, c, bias, dst, res, relu);
+  for (; c < C; ++c) output_lanes<F32x1>(m, ldm, c, bias, dst, res, relu);
+}
+
+}  // namespace
+}  // namespace tern::conv::impl

@@ -1,0 +1,24 @@
+#include "kernels/conv/winograd_config.hpp"
+#include "kernels/conv/winograd_impl.hpp"
+
+namespace tern::conv {
+namespace {
+
+void f32_winograd_f4x3_input__scalar(const float* const* rows, int64_t x0, int64_t W, int64_t C,
+                                     float* v, int64_t ldv) {
+  impl::input_tile<impl::F32x1>(rows, x0, W, C, v, ldv);
+}
+
+void f32_winograd_f4x3_output__scalar(const float* m, int64_t ldm, int64_t C, const float* bias,
+                                      float* const* dst, const float* const* res, bool relu) {
+  impl::output_tile<impl::F32x1>(m, ldm, C, bias, dst, res, relu);
+}
+
+const WinogradConfig kConfig = {Isa::scalar, f32_winograd_f4x3_input__scalar,
+                                f32_winograd_f4x3_output__scalar, "f32_winograd_f4x3__scalar"};
+
+}  // namespace
+
+const WinogradConfig& winograd_config_scalar() { return kConfig; }
+
+}  // namespace tern::conv
