@@ -13,6 +13,7 @@
 #include "kernels/norm/layer_norm.hpp"
 #include "kernels/norm/layer_norm_config.hpp"
 #include "kernels/peak/peak_config.hpp"
+#include "kernels/conv/winograd_config.hpp"
 #include "kernels/pool/pool_config.hpp"
 #include "kernels/vmath/vec_math_config.hpp"
 #include "test_util.hpp"
@@ -52,6 +53,7 @@ TEST_CASE("kernel configs: each family's config(isa) is that ISA's and names it"
     check_identity(activation::gelu_config(isa), isa);
     check_identity(norm::layer_norm_config(isa), isa);
     check_identity(pool::pool_config(isa), isa);
+    check_identity(conv::winograd_config(isa), isa);
     check_identity(attention::attention_config(isa), isa);
     check_identity(peak::peak_config(isa), isa);
   }
@@ -126,6 +128,56 @@ TEST_CASE("kernel configs: pool max/sum variants equal the scalar ones bit for b
       pool::pool_config(isa).sum(x.data(), rows - 1, ld, C, got.data());
       CHECK(std::memcmp(got.data(), want_sum.data(), C * sizeof(float)) == 0);
       CHECK(got[C] == 3.f);
+    }
+  }
+}
+
+TEST_CASE("kernel configs: Winograd input/output transforms equal the scalar ones bit for bit") {
+  // One tile of a W=5 map whose left column is padding (x0 = -1) and whose top row is missing:
+  // the transforms must read only the image, and every ISA must give the scalar variant's bits.
+  for (int64_t C : {1, 7, 8, 16, 33, 64}) {
+    CAPTURE(C);
+    const int64_t W = 5, ldv = C + 2;
+    const auto img = test::random_floats(6 * W * C, 80 + C, -2.f, 2.f);
+    const float* rows[6] = {nullptr};
+    for (int i = 1; i < 6; ++i) rows[i] = img.data() + i * W * C;
+    const auto m = test::random_floats(36 * ldv, 90 + C, -2.f, 2.f);
+    const auto bias = test::random_floats(C, 95 + C, -1.f, 1.f);
+    const auto res_img = test::random_floats(16 * C, 97 + C, -1.f, 1.f);
+    const float* res[16];
+    for (int k = 0; k < 16; ++k) res[k] = res_img.data() + k * C;
+    auto run = [&](Isa isa, std::vector<float>& v, std::vector<float>& y) {
+      v.assign(36 * ldv, 5.f);
+      y.assign(16 * C + 1, 3.f);
+      float* dst[16];
+      for (int k = 0; k < 16; ++k) dst[k] = k == 5 ? nullptr : y.data() + k * C;  // one skipped
+      conv::winograd_config(isa).input(rows, -1, W, C, v.data(), ldv);
+      conv::winograd_config(isa).output(m.data(), ldv, C, bias.data(), dst, res, true);
+    };
+    std::vector<float> want_v, want_y;
+    run(Isa::scalar, want_v, want_y);
+    // The scalar variant against the definition: v = Bᵀ d B at point (1, 2), from the image.
+    {
+      const double BT[6][6] = {{4, 0, -5, 0, 1, 0},  {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0},
+                               {0, -2, -1, 2, 1, 0}, {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1}};
+      const int64_t c = C - 1;
+      double want = 0;
+      for (int i = 0; i < 6; ++i)
+        for (int j = 0; j < 6; ++j) {
+          const double d = (i >= 1 && j >= 1) ? rows[i][(j - 1) * C + c] : 0.0;
+          want += BT[1][i] * d * BT[2][j];
+        }
+      CHECK(want_v[(6 * 1 + 2) * ldv + c] == doctest::Approx(want).epsilon(1e-5));
+    }
+    CHECK(want_y[5 * C] == 3.f);  // the skipped pixel is not written
+    CHECK(want_y[16 * C] == 3.f);
+    CHECK(want_v[C] == 5.f);      // nothing between the planes either
+    for (Isa isa : isas_to_test()) {
+      CAPTURE(isa_name(isa));
+      std::vector<float> v, y;
+      run(isa, v, y);
+      CHECK(std::memcmp(v.data(), want_v.data(), v.size() * sizeof(float)) == 0);
+      CHECK(std::memcmp(y.data(), want_y.data(), y.size() * sizeof(float)) == 0);
     }
   }
 }

@@ -11,9 +11,9 @@
 //   G  = [1/4 0 0; −1/6 −1/6 −1/6; −1/6 1/6 −1/6; 1/24 1/12 1/6; 1/24 −1/12 1/6; 0 0 1]
 //   Aᵀ = [1 1 1 1 1 0;  0 1 −1 2 −2 0;  0 1 1 4 4 0;  0 1 −1 8 −8 1]
 // The 36 products of the middle are 36 GEMMs over channels (conv.cpp); these two transforms are
-// the tile's way in and out. Both use only multiplies by the exact constants above and adds (no
-// fused multiply-add), in the same order on every ISA, so every ISA's transforms give the same
-// bits; the GEMMs between them follow the GEMM's contract.
+// the tile's way in and out. Both use only adds and multiplies by powers of two (exact, so fusing
+// them into FMAs changes nothing; 5·x is 4·x + x), in the same order on every ISA, so every ISA's
+// transforms give the same bits; the GEMMs between them follow the GEMM's contract.
 //
 //   input:  v[ξ·ldv + c] = (Bᵀ d_c B)[ξ] for c < C, ξ = 6·row + col < 36, where d_c[i][j] =
 //           rows[i][(x0 + j)·C + c] (rows[i]: column 0 of the tile's input row i), or 0 when

@@ -23,20 +23,28 @@ struct F32x1 {
   static V max(V a, V b) { return a > b ? a : b; }  // maxps: b when either is NaN
 };
 
+// Every multiply here is by a power of two, exact, so a compiler that fuses it with the add that
+// follows (GCC does, on the FMA targets) cannot change the result: that is what keeps the ISAs
+// bit-identical. 5·x is written 4·x + x (one rounding of the exact 5·x, like a multiply).
+template <typename T>
+inline typename T::V times5(typename T::V x) {
+  return T::add(T::mul(x, T::set1(4.f)), x);
+}
+
 // r = Bᵀ d for one column (or row) of six values.
 template <typename T>
 inline void bt6(const typename T::V* d, int64_t step, typename T::V* r, int64_t rstep) {
   using V = typename T::V;
-  const V two = T::set1(2.f), four = T::set1(4.f), five = T::set1(5.f);
+  const V two = T::set1(2.f), four = T::set1(4.f);
   const V d0 = d[0], d1 = d[step], d2 = d[2 * step], d3 = d[3 * step], d4 = d[4 * step],
           d5 = d[5 * step];
   const V d4m2 = T::sub(d4, d2), d3m1 = T::mul(T::sub(d3, d1), two);
-  r[0] = T::sub(T::add(T::mul(d0, four), d4), T::mul(d2, five));
+  r[0] = T::sub(T::add(T::mul(d0, four), d4), times5<T>(d2));
   r[rstep] = T::sub(T::add(d3, d4), T::mul(T::add(d1, d2), four));
   r[2 * rstep] = T::add(T::sub(d4, d3), T::mul(T::sub(d1, d2), four));
   r[3 * rstep] = T::add(d4m2, d3m1);
   r[4 * rstep] = T::sub(d4m2, d3m1);
-  r[5 * rstep] = T::sub(T::add(T::mul(d1, four), d5), T::mul(d3, five));
+  r[5 * rstep] = T::sub(T::add(T::mul(d1, four), d5), times5<T>(d3));
 }
 
 // o = Aᵀ m for one column (or row) of six values.
