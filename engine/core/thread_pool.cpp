@@ -5,6 +5,7 @@
 #include <xmmintrin.h>
 
 #include <atomic>
+#include <chrono>
 #include <system_error>
 
 #include "engine/core/error.hpp"
@@ -35,6 +36,7 @@ ThreadPool::ThreadPool(int threads) {
     fail("thread count ", threads, " is over the maximum of ", max_threads(), " (",
          kThreadsPerCoreMax, " x the ", available_cores(), " cores available)");
   if (threads == 0) threads = available_cores();
+  spin_ = threads <= available_cores();
   workers_.reserve(threads - 1);
   for (int i = 1; i < threads; ++i) {
     try {
@@ -50,7 +52,8 @@ ThreadPool::ThreadPool(int threads) {
 void ThreadPool::stop_workers() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    stop_ = true;
+    stop_.store(true, std::memory_order_relaxed);
+    generation_.fetch_add(1, std::memory_order_release);  // ends the spinners' wait too
   }
   wake_.notify_all();
   for (auto& t : workers_) t.join();
@@ -67,20 +70,39 @@ void ThreadPool::drain() {
   }
 }
 
+namespace {
+
+// Spins until done() or about kSpinMicros have passed; true if done() became true.
+template <typename Done>
+bool spin_until(Done done, int micros) {
+  using clock = std::chrono::steady_clock;
+  const auto until = clock::now() + std::chrono::microseconds(micros);
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (done()) return true;
+      _mm_pause();
+    }
+    if (clock::now() >= until) return done();
+  }
+}
+
+}  // namespace
+
 void ThreadPool::worker_loop() {
   _mm_setcsr(_mm_getcsr() | kFtzDaz);
   uint64_t seen = 0;
   for (;;) {
-    {
+    const auto fresh = [&] { return generation_.load(std::memory_order_acquire) != seen; };
+    if (!(spin_ && spin_until(fresh, kSpinMicros))) {
       std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
+      wake_.wait(lock, fresh);
     }
+    seen = generation_.load(std::memory_order_acquire);
+    if (stop_.load(std::memory_order_relaxed)) return;
     drain();
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (--active_ == 0) done_.notify_one();
+    if (active_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      std::lock_guard<std::mutex> lock(mutex_);  // the caller may be about to sleep on done_
+      done_.notify_one();
     }
   }
 }
@@ -99,13 +121,15 @@ void ThreadPool::run(int64_t n, TaskFn fn, void* ctx) {
     ctx_ = ctx;
     n_ = n;
     next_.store(0, std::memory_order_relaxed);
-    active_ = static_cast<int>(workers_.size());
-    ++generation_;
+    active_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+    generation_.fetch_add(1, std::memory_order_release);
   }
   wake_.notify_all();
   drain();
+  const auto finished = [&] { return active_.load(std::memory_order_acquire) == 0; };
+  if (spin_ && spin_until(finished, kSpinMicros)) return;
   std::unique_lock<std::mutex> lock(mutex_);
-  done_.wait(lock, [&] { return active_ == 0; });
+  done_.wait(lock, finished);
 }
 
 }  // namespace tern
