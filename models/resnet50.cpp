@@ -1,5 +1,6 @@
 // torchvision ResNet50 (v1.5) forward on Tern's kernels. Activations are NHWC throughout: a 1×1
-// conv is a GEMM on [N·H·W, C], the 3×3 and 7×7 convs go through im2col tiles (kernels/conv).
+// conv is a GEMM on [N·H·W, C], the 3×3 stride-1 convs of stages 1-3 run by Winograd F(4,3), the
+// other 3×3 and the 7×7 convs through im2col tiles (kernels/conv).
 // BatchNorm is folded into every conv by the exporter, so each conv has a bias.
 #include "models/resnet50.hpp"
 
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "engine/core/error.hpp"
+#include "engine/core/scratch.hpp"
 #include "kernels/conv/conv.hpp"
 #include "kernels/gemm/gemm.hpp"
 #include "kernels/pool/pool.hpp"
@@ -163,11 +165,8 @@ ForwardOutput ResNet50::forward_images(Parallel* par, const Tensor& x,
     cap = std::max(cap, h * w * planes * m.cfg.expansion);
   }
   cap *= N;
-  const size_t bytes = static_cast<size_t>(cap) * sizeof(float);
-  auto b0 = aligned_alloc_bytes(bytes), b1 = aligned_alloc_bytes(bytes);
-  auto b2 = aligned_alloc_bytes(bytes), b3 = aligned_alloc_bytes(bytes);
-  float* buf[4] = {reinterpret_cast<float*>(b0.get()), reinterpret_cast<float*>(b1.get()),
-                   reinterpret_cast<float*>(b2.get()), reinterpret_cast<float*>(b3.get())};
+  const ScratchBuffer b0(cap), b1(cap), b2(cap), b3(cap);  // reused across calls
+  float* buf[4] = {b0.data(), b1.data(), b2.data(), b3.data()};
 
   // [N, 3, H, W] -> [N, H, W, 3]
   conv::nchw_to_nhwc(par, N, 3, H, W, x.f32(), buf[0]);

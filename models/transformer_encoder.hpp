@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/core/scratch.hpp"
 #include "engine/core/tensor.hpp"
 #include "engine/core/weights.hpp"
 #include "kernels/gemm/gemm.hpp"
@@ -68,8 +69,9 @@ struct EncoderInput {
 };
 
 // Scratch for one call, sized for batch·seq_len rows.
+// A forward pass's temporaries (uninitialised, from the scratch cache: engine/core/scratch.hpp).
 struct EncoderScratch {
-  std::vector<float> qkv, ctx, tmp, mlp;
+  ScratchBuffer qkv, ctx, tmp, mlp;
   EncoderScratch(int64_t rows, const EncoderDims& dims);
 };
 
