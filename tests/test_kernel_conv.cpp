@@ -67,7 +67,7 @@ void check_case(const ConvCase& c, ThreadPool& pool2, ThreadPool& pool3, uint64_
     INFO(describe(c, isa));
     const conv::Conv2d conv = conv::Conv2d::pack(isa, p, w.data(), bias.data());
     CHECK(conv.k() == K);
-    CHECK(conv.winograd() == conv::use_winograd(p));
+    CHECK(conv.winograd() == conv::use_winograd(isa, p));
     std::vector<float> y1(want.size(), 1e30f);
     conv.run(nullptr, c.N, c.H, c.W, x.data(), y1.data(), c.residual ? r.data() : nullptr, c.relu);
     const double err = test::max_rel_diff(y1.data(), want.data(), want.size(), 1e-3);
@@ -172,10 +172,13 @@ TEST_CASE("conv: 3x3 stride 1 by Winograd F(4,3) and by the GEMM path, both agai
       check_case(c, pool2, pool3, seed += 10);
     }
   conv::ConvParams p = params(16, 16, 3, 1, 1);
-  CHECK(conv::use_winograd(p));
+  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512}) CHECK(conv::use_winograd(isa, p));
+  CHECK(!conv::use_winograd(Isa::avx512, params(512, 512, 3, 1, 1)));  // measured: see conv.cpp
+  CHECK(conv::use_winograd(Isa::avx2, params(512, 512, 3, 1, 1)));
   p.algo = conv::ConvAlgo::gemm;
-  CHECK(!conv::use_winograd(p));
-  CHECK(!conv::use_winograd(params(64, 64, 3, 2, 1)));
+  CHECK(!conv::use_winograd(Isa::avx2, p));
+  CHECK(!conv::use_winograd(Isa::avx2, params(64, 64, 3, 2, 1)));
+  CHECK(!conv::use_winograd(Isa::avx2, params(8, 64, 3, 1, 1)));
   p = params(8, 8, 5, 1, 2);
   p.algo = conv::ConvAlgo::winograd;
   const std::vector<float> w(8 * 8 * 25, 0.f);

@@ -17,15 +17,17 @@ bool winograd_shape(const ConvParams& p) {
 
 }  // namespace
 
-bool use_winograd(const ConvParams& p) {
+bool use_winograd(Isa isa, const ConvParams& p) {
   if (p.algo != ConvAlgo::automatic) return p.algo == ConvAlgo::winograd;
-  // Measured (tern_kernel_bench conv, Zen 5, AVX-512): 2.9x faster than the GEMM path on
-  // ResNet50's 64- and 128-channel 3x3 convs, 1.7-2.0x on the 256-channel ones at 14x14, but at
-  // 512 channels on 7x7 maps a tie on 1 thread and 0.8x on 2 at batch 1: the transformed filters
-  // are 4x the weights (37 MB there), streamed from memory for only 4 tiles. So wide layers keep
-  // the GEMM path (and their memory), and narrow ones (few multiplies per tile) too.
-  return winograd_shape(p) && p.in_channels >= 16 && p.out_channels >= 16 &&
-         p.in_channels * p.out_channels <= 256 * 256;
+  // Measured (tern_kernel_bench conv and ResNet50, Zen 5): with AVX-512, 2.9x faster than the GEMM
+  // path on ResNet50's 64- and 128-channel 3x3 convs, 2.0-2.3x on the 256-channel ones, but on
+  // the 512-channel 7x7 maps a tie on 1 thread and 0.8x on 2 at batch 1 (the whole model 2-4%
+  // slower): the transformed filters are 4x the weights (37 MB there), streamed from memory for
+  // only 4 tiles. With AVX2 the multiplies cost twice as much per byte of filter, and Winograd
+  // wins there too (1.45-1.75x; ResNet50 4-5% faster overall). Narrow convs (few multiplies per
+  // tile) keep the GEMM path.
+  if (!winograd_shape(p) || p.in_channels < 16 || p.out_channels < 16) return false;
+  return isa != Isa::avx512 || p.in_channels * p.out_channels <= 256 * 256;
 }
 
 Conv2d Conv2d::pack(Isa isa, const ConvParams& p, const float* w, const float* bias) {
@@ -38,7 +40,7 @@ Conv2d Conv2d::pack(Isa isa, const ConvParams& p, const float* w, const float* b
   const int64_t K = conv.k();
   conv.bias_.assign(static_cast<size_t>(OC), 0.f);
   if (bias != nullptr) std::copy(bias, bias + OC, conv.bias_.begin());
-  if (use_winograd(p)) {
+  if (use_winograd(isa, p)) {
     if (!winograd_shape(p))
       throw std::invalid_argument("conv: Winograd needs a 3x3 kernel, stride 1 and pad 1");
     // u[ξ][c][o] = (G g_oc Gᵀ)[ξ], one [C, nb] matrix per point and column block.

@@ -40,8 +40,8 @@
 
 namespace tern::conv {
 
-// automatic: Winograd for the 3×3 stride-1 pad-1 convolutions it speeds up (conv.cpp,
-// use_winograd), the GEMM path for the rest. gemm / winograd force one (winograd requires 3×3,
+// automatic: Winograd for the 3×3 stride-1 pad-1 convolutions it speeds up on the ISA
+// (use_winograd), the GEMM path for the rest. gemm / winograd force one (winograd requires 3×3,
 // stride 1, pad 1); for tests and benchmarks.
 enum class ConvAlgo { automatic, gemm, winograd };
 
@@ -90,8 +90,9 @@ class Conv2d {
   std::vector<float> bias_;            // [OC], zeros when the conv has none
 };
 
-// Whether ConvAlgo::automatic picks Winograd for these parameters.
-bool use_winograd(const ConvParams& p);
+// Whether Conv2d::pack(isa, p, ...) takes the Winograd path (p.algo, or for automatic the rule in
+// conv.cpp, measured per ISA).
+bool use_winograd(Isa isa, const ConvParams& p);
 
 // One tile of im2col: rows [m0, m0 + rows) of A [N·OH·OW, KH·KW·C] for input x [N, H, W, C],
 // written densely to a (row stride K). Out-of-image taps are zero.
