@@ -90,8 +90,8 @@ def parse_args(argv):
                    "(fewer when --max-seconds would be exceeded; at least one per round)")
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
     p.add_argument("--warmup", type=int, default=2, help="warm-up runs per engine (default 2)")
-    p.add_argument("--max-seconds", type=float, default=20.0,
-                   help="time budget per engine and case for the timed runs (default 20)")
+    p.add_argument("--max-seconds", type=float, default=15.0,
+                   help="time budget per engine and case for the timed runs (default 15)")
     p.add_argument("--quick", action="store_true",
                    help=f"a subset: batch 1, {cores} threads, 128 tokens, 6 runs")
     p.add_argument("--image-size", type=int, default=None,
@@ -242,7 +242,7 @@ def timed_engines(usable) -> dict:
     return {e.name: e for e in usable}
 
 
-def run_mixed(results, args, model, usable, all_engines, unavailable) -> None:
+def run_mixed(results, args, arch, model, usable, all_engines, unavailable) -> None:
     """The mixed-length case: a batch of texts with lengths drawn from [MIN, MAX] (Tern's
     `bench --min-seq-len`, seed 42). Tern runs the real tokens only; ONNX Runtime, which pads,
     runs the batch padded to its longest text. Timing only: the outputs of the padded batch are
@@ -270,7 +270,7 @@ def run_mixed(results, args, model, usable, all_engines, unavailable) -> None:
             timing = time_case([tern] + peers, args, threads)
         finally:
             tern.min_seq_len = 0
-        case = {"model": model.arch, "batch": batch, "threads": threads,
+        case = {"model": arch, "batch": batch, "threads": threads,
                 "seq_len": None, "image_size": None, "engines": {},
                 "mixed": {"min": lo, "max": hi, "seq_lens": lengths, "tokens": sum(lengths),
                           "padded_to": longest}}
@@ -350,7 +350,7 @@ def run(args) -> dict:
                     summary = ", ".join(f"{n} {t['median_ms']:.2f} ms" for n, t in timing.items())
                     log(f"[bench] {report.case_name(case)} batch {batch} threads {threads}: {summary}")
         if model.is_text and args.mixed and "tern" in timed_engines(usable):
-            run_mixed(results, args, model, usable, all_engines, unavailable)
+            run_mixed(results, args, arch, model, usable, all_engines, unavailable)
         for eng in usable:
             eng.stop()
 
