@@ -68,8 +68,8 @@ struct EncoderInput {
   bool causal = false;  // token t attends to tokens <= t only (CLIP's text tower), either layout
 };
 
-// Scratch for one call, sized for batch·seq_len rows.
-// A forward pass's temporaries (uninitialised, from the scratch cache: engine/core/scratch.hpp).
+// Scratch for one call, sized for batch·seq_len rows: uninitialised buffers from the scratch cache
+// (engine/core/scratch.hpp).
 struct EncoderScratch {
   ScratchBuffer qkv, ctx, tmp, mlp;
   EncoderScratch(int64_t rows, const EncoderDims& dims);

@@ -1,19 +1,16 @@
 #include "engine/core/scratch.hpp"
 
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <cstdlib>
 #include <mutex>
 #include <vector>
 
 #include "engine/core/error.hpp"
+#include "kernels/memory.hpp"
 
 namespace tern {
 
 namespace {
-
-constexpr size_t kHugePage = size_t{2} << 20;
 
 struct Free {
   size_t bytes;
@@ -34,8 +31,8 @@ Cache& cache() {
 }  // namespace
 
 ScratchBuffer::ScratchBuffer(size_t floats) {
-  const size_t want = std::max<size_t>(floats, 1) * sizeof(float);
   if (floats > (size_t{1} << 60) / sizeof(float)) fail("scratch buffer of ", floats, " floats");
+  const size_t want = std::max<size_t>(floats, 1) * sizeof(float);
   {
     Cache& c = cache();
     std::lock_guard<std::mutex> lock(c.mutex);
@@ -50,13 +47,10 @@ ScratchBuffer::ScratchBuffer(size_t floats) {
       return;
     }
   }
-  const bool huge = want >= kHugePage;
-  bytes_ = huge ? (want + kHugePage - 1) / kHugePage * kHugePage : (want + 63) / 64 * 64;
-  void* p = nullptr;
-  if (posix_memalign(&p, huge ? kHugePage : 64, bytes_) != 0)
-    fail("out of memory allocating a ", want, "-byte activation buffer");
-  if (huge) madvise(p, bytes_, MADV_HUGEPAGE);  // advice only
-  data_ = static_cast<float*>(p);
+  const AlignedBlock b = allocate_streamed(want);
+  if (b.data == nullptr) fail("out of memory allocating a ", want, "-byte activation buffer");
+  data_ = static_cast<float*>(b.data);
+  bytes_ = b.bytes;
 }
 
 ScratchBuffer::~ScratchBuffer() {

@@ -7,7 +7,7 @@
 // pages. ScratchBuffer takes a buffer from a process-wide cache instead (the smallest free one
 // that fits), and gives it back when it goes out of scope; concurrent forward passes get
 // different buffers. Buffers of 2 MiB and more are on transparent huge pages where the kernel
-// allows it. Contents are uninitialised. The cache keeps at most kKeepBytes of free buffers
+// allows it (kernels/memory.hpp). Contents are uninitialised. The cache keeps at most kKeepBytes of free buffers
 // (larger ones are freed on release); trim_scratch_cache() frees all free ones.
 #include <cstddef>
 

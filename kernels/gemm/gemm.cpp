@@ -12,9 +12,8 @@
 #include <stdexcept>
 #include <string>
 
-#include <sys/mman.h>
-
 #include "kernels/gemm/gemm_config.hpp"
+#include "kernels/memory.hpp"
 
 namespace tern::gemm {
 
@@ -32,21 +31,11 @@ namespace {
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 
-// Packed weights of 2 MiB and more go on transparent huge pages where the kernel allows it
-// (madvise mode, Debian's default): the GEMM streams them from memory once per forward pass, and
-// on 4 KiB pages every page starts with a TLB miss and a cold hardware prefetcher, which cannot
-// cross page boundaries. Measured on Zen 5: DistilBERT (170 MB of weights) 128 tokens 1 thread
-// 47.4 -> see docs/KERNELS.md. Smaller buffers stay 64-byte aligned.
-constexpr size_t kHugePage = size_t{2} << 20;
-
+// Packed weights of 2 MiB and more sit on huge pages (kernels/memory.hpp).
 std::shared_ptr<float> alloc_floats(size_t n) {
-  void* p = nullptr;
-  size_t bytes = std::max<size_t>(n * sizeof(float), 64);
-  const bool huge = bytes >= kHugePage;
-  if (huge) bytes = (bytes + kHugePage - 1) / kHugePage * kHugePage;
-  if (posix_memalign(&p, huge ? kHugePage : 64, bytes) != 0) throw std::bad_alloc();
-  if (huge) madvise(p, bytes, MADV_HUGEPAGE);  // advice only: no error if the kernel declines
-  return std::shared_ptr<float>(static_cast<float*>(p), std::free);
+  const AlignedBlock b = allocate_streamed(n * sizeof(float));
+  if (b.data == nullptr) throw std::bad_alloc();
+  return std::shared_ptr<float>(static_cast<float*>(b.data), std::free);
 }
 
 // Grow-only per-thread scratch, released when it gets unusually large.
