@@ -109,6 +109,9 @@ TEST_CASE("kernel attention: key padding mask, padded rows and batches") {
     run_case(isa, {4, 128, 2, 64, {128, 1, 65, 100}}, ++seed);
     run_case(isa, {2, 197, 2, 24, {197, 130}, 1.f, 3}, ++seed);
     run_case(isa, {2, 300, 1, 64, {300, 17}}, ++seed);
+    // three key tiles on every ISA (the online rescale across tiles), the last one partial
+    run_case(isa, {2, 600, 1, 64, {600, 513}}, ++seed);
+    run_case(isa, {1, 530, 2, 24, {}}, ++seed);
   }
 }
 
@@ -147,7 +150,8 @@ TEST_CASE("kernel attention: results do not depend on the thread count") {
 TEST_CASE("kernel attention: causal mask, alone and with key padding, across tile edges") {
   uint64_t seed = 1200;
   for (Isa isa : test::supported_isas()) {
-    for (int64_t seq_len : {1, 2, 31, 32, 33, 64, 65, 77, 130}) {
+    // up to three key tiles of every ISA (128 or 256 keys), edges included
+    for (int64_t seq_len : {1, 2, 31, 32, 33, 64, 65, 77, 130, 255, 257, 300, 520}) {
       Case c{1, seq_len, 2, 64, {}};
       c.causal = true;
       run_case(isa, c, ++seed);

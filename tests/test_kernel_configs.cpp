@@ -187,6 +187,8 @@ TEST_CASE("kernel configs: attention gemm and softmax_row variants against the d
     CAPTURE(isa_name(isa));
     const auto& cfg = attention::attention_config(isa);
     const int64_t nr = cfg.nr;
+    CHECK(cfg.key_tile >= nr);
+    CHECK(cfg.key_tile % nr == 0);  // the tiling pads key tiles to nr, never past key_tile
     // gemm: every row count up to 2 tiles, with and without c_scale.
     for (int64_t rows = 1; rows <= 17; ++rows)
       for (bool scaled : {false, true}) {

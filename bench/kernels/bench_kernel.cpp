@@ -4,6 +4,7 @@
 //
 //   tern_kernel_bench gemm|gemm_unpacked [--shape MxNxK ...] [--threads N] [--iters N] [--json]
 //   tern_kernel_bench conv [--conv NxHxWxCxOCxKxS ...] [--threads N] [--iters N] [--json]
+//   tern_kernel_bench attention [--attn BxTxHxD ...] [--threads N] [--iters N] [--json]
 //
 // Per shape, Tern and Eigen run alternately (so both see the same interference from the rest of
 // the machine): GFLOP/s (2·M·N·K / time) of the fastest run, as the peak is the fastest of its
@@ -17,8 +18,14 @@
 // baseline; GFLOP/s counts the direct convolution's 2·N·OH·OW·OC·C·K·K, so Winograd can exceed
 // the FMA peak. JSON: kernel, algo, isa, threads, N, H, W, C, OC, k, stride, best_ms, median_ms,
 // gflops, peak_gflops, fraction_of_peak, gemm_path_ms, speedup_vs_gemm_path.
+// attention: self-attention over B sequences of T tokens, H heads of D channels, laid out as the
+// encoders run it (q, k, v side by side in one [B·T, 3·H·D] buffer); GFLOP/s counts the two
+// matmuls, 4·B·H·T²·D (the softmax's exps are left out, as in the models' FLOP counts). No
+// baseline. JSON: kernel, isa, threads, B, T, H, D, iters, best_ms, median_ms, gflops,
+// median_gflops, peak_gflops, fraction_of_peak.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <exception>
 #include <functional>
@@ -31,6 +38,7 @@
 #include "engine/core/cpu.hpp"
 #include "engine/core/error.hpp"
 #include "engine/core/thread_pool.hpp"
+#include "kernels/attention/attention.hpp"
 #include "kernels/conv/conv.hpp"
 #include "kernels/gemm/gemm.hpp"
 #include "kernels/peak/peak.hpp"
@@ -42,6 +50,7 @@ const char kHelp[] =
     "usage: tern_kernel_bench gemm|gemm_unpacked [--shape MxNxK ...] [--threads N] [--iters N]\n"
     "                         [--json]\n"
     "       tern_kernel_bench conv [--conv NxHxWxCxOCxKxS ...] [--threads N] [--iters N] [--json]\n"
+    "       tern_kernel_bench attention [--attn BxTxHxD ...] [--threads N] [--iters N] [--json]\n"
     "Times C[M,N] = A[M,K]·B[K,N] with the active ISA (TERN_ISA caps it) against this machine's\n"
     "FMA peak (measured in the same run, fastest of 10) and Eigen's GEMM, run alternately with\n"
     "Tern's. Reports the fastest run's GFLOP/s (and the median's).\n"
@@ -50,6 +59,8 @@ const char kHelp[] =
     "conv: the convolution as models run it (Winograd F(4,3) for the 3x3 stride-1 convs it\n"
     "picks) against the im2col + GEMM path, alternately; GFLOP/s of the direct convolution.\n"
     "Default: ResNet50's convolutions at batch 1 (pad k/2).\n"
+    "attention: B sequences of T tokens, H heads of D channels, as the encoders run it;\n"
+    "GFLOP/s of its two matmuls (4·B·H·T²·D). Default: DistilBERT's and ViT-B/16's shapes.\n"
     "  --threads N   threads for Tern (default 1; Eigen runs on one)\n"
     "  --iters N     timed runs per shape, each (default: enough for about 0.5 s of Tern)\n"
     "  --json        one JSON object per shape\n";
@@ -129,6 +140,78 @@ std::pair<Timing, Timing> time_alternately(const std::function<void()>& fn,
   return {timing(t), baseline ? timing(tb) : Timing{}};
 }
 
+struct AttnShape {
+  int64_t B, T, H, D;
+};
+
+AttnShape parse_attn(const std::string& s) {
+  long long v[4];
+  int used = 0;
+  if (std::sscanf(s.c_str(), "%lldx%lldx%lldx%lld%n", &v[0], &v[1], &v[2], &v[3], &used) != 4 ||
+      used != int(s.size()) || *std::min_element(v, v + 4) <= 0 ||
+      *std::max_element(v, v + 4) > 65536)
+    fail("--attn '", s, "': expected BxTxHxD with positive sizes up to 65536");
+  return {v[0], v[1], v[2], v[3]};
+}
+
+int bench_attention(std::vector<AttnShape> shapes, int threads, int iters_opt, bool json) {
+  if (shapes.empty())  // DistilBERT / BERT-base (16 and 128 tokens), ViT-B/16 (197 tokens)
+    shapes = {{1, 16, 12, 64}, {8, 16, 12, 64},  {1, 128, 12, 64},
+              {8, 128, 12, 64}, {1, 197, 12, 64}, {8, 197, 12, 64}};
+  const Isa isa = active_isa();
+  ThreadPool pool(threads);
+  const double peak = peak::measure_fma_peak_gflops(isa, threads);
+  if (!json)
+    std::printf(
+        "kernel attention, isa %s, threads %d, FMA peak %.1f GFLOP/s\n"
+        "GFLOP/s of the two matmuls (4·B·H·T²·D), fastest run (median in brackets)\n"
+        "%-18s %9s %9s %7s %9s\n",
+        isa_name(isa), threads, peak, "B x T x H x D", "best ms", "GFLOP/s", "peak", "(median)");
+  for (const AttnShape& s : shapes) {
+    const int64_t D = s.H * s.D, rows = s.B * s.T;
+    std::mt19937 rng(1);
+    std::uniform_real_distribution<float> dist(-1.f, 1.f);
+    std::vector<float> qkv(static_cast<size_t>(rows * 3 * D)), out(static_cast<size_t>(rows * D));
+    for (auto& v : qkv) v = dist(rng);
+    attention::Params p;
+    p.batch = s.B, p.seq_len = s.T, p.heads = s.H, p.head_dim = s.D;
+    p.q = qkv.data(), p.k = qkv.data() + D, p.v = qkv.data() + 2 * D;
+    p.ld_q = p.ld_k = p.ld_v = 3 * D;
+    p.seq_stride = s.T * 3 * D;
+    p.out = out.data(), p.ld_out = D, p.out_seq_stride = s.T * D;
+    p.scale = 1.f / std::sqrt(float(s.D));
+    int iters = iters_opt;
+    const Timing t =
+        time_alternately([&] { attention::attention(isa, &pool, p); }, {}, iters).first;
+    const double flop = 4.0 * s.B * s.H * double(s.T) * double(s.T) * s.D;
+    const double gflops = flop / t.best * 1e-9, median_gflops = flop / t.median * 1e-9;
+    if (json) {
+      nlohmann::json j;
+      j["kernel"] = "attention";
+      j["isa"] = isa_name(isa);
+      j["threads"] = threads;
+      j["B"] = s.B, j["T"] = s.T, j["H"] = s.H, j["D"] = s.D;
+      j["iters"] = iters;
+      j["best_ms"] = t.best * 1e3;
+      j["median_ms"] = t.median * 1e3;
+      j["gflops"] = gflops;
+      j["median_gflops"] = median_gflops;
+      j["peak_gflops"] = peak;
+      j["fraction_of_peak"] = gflops / peak;
+      std::printf("%s\n", j.dump().c_str());
+    } else {
+      char name[96], median[32];
+      std::snprintf(name, sizeof name, "%lldx%lldx%lldx%lld", (long long)s.B, (long long)s.T,
+                    (long long)s.H, (long long)s.D);
+      std::snprintf(median, sizeof median, "(%.1f)", median_gflops);
+      std::printf("%-18s %9.3f %9.1f %6.1f%% %9s\n", name, t.best * 1e3, gflops,
+                  100 * gflops / peak, median);
+    }
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
 int bench_conv(std::vector<ConvShape> convs, int threads, int iters_opt, bool json) {
   if (convs.empty())  // ResNet50 v1.5 at 224, batch 1
     convs = {{1, 224, 224, 3, 64, 7, 2},  {1, 56, 56, 64, 64, 1, 1},   {1, 56, 56, 64, 64, 3, 1},
@@ -203,6 +286,7 @@ int bench_kernel(const std::vector<std::string>& args) {
   std::string kernel;
   std::vector<Shape> shapes;
   std::vector<ConvShape> convs;
+  std::vector<AttnShape> attns;
   int threads = 1, iters_opt = 0;
   bool json = false;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -222,6 +306,8 @@ int bench_kernel(const std::vector<std::string>& args) {
       shapes.push_back(parse_shape(value()));
     } else if (a == "--conv") {
       convs.push_back(parse_conv(value()));
+    } else if (a == "--attn") {
+      attns.push_back(parse_attn(value()));
     } else if (a == "--threads") {
       threads = parse_int(a, value(), 1, 1024);
     } else if (a == "--iters") {
@@ -232,9 +318,10 @@ int bench_kernel(const std::vector<std::string>& args) {
       fail("unknown option '", a, "' (see tern_kernel_bench --help)");
     }
   }
-  if (kernel != "gemm" && kernel != "gemm_unpacked" && kernel != "conv")
-    fail("kernel '", kernel, "': known kernels are gemm, gemm_unpacked, conv");
+  if (kernel != "gemm" && kernel != "gemm_unpacked" && kernel != "conv" && kernel != "attention")
+    fail("kernel '", kernel, "': known kernels are gemm, gemm_unpacked, conv, attention");
   if (kernel == "conv") return bench_conv(convs, threads, iters_opt, json);
+  if (kernel == "attention") return bench_attention(attns, threads, iters_opt, json);
   if (shapes.empty())
     shapes = {{256, 256, 256},  {512, 512, 512},  {1024, 1024, 1024}, {2048, 2048, 2048},
               {128, 3072, 768}, {128, 768, 3072}, {128, 768, 768},    {197, 2304, 768},

@@ -65,23 +65,37 @@ float* scratch(std::vector<float>& buf, size_t n) {
 }
 
 struct Head {
-  int64_t t_pad, dh_pad;  // Kᵀ is [dh, t_pad], V is [T, dh_pad]
-  size_t size(int64_t dh, int64_t T) const { return size_t(dh * t_pad + T * dh_pad); }
+  int64_t t_pad, dh_pad;  // Kᵀ is [dh, t_pad]; V is [T, dh_pad] when packed
+  // V is read in place (rows of p.v, stride ld_v) when its rows need no padding: dh is a multiple
+  // of the microkernel's column granularity (head_dim 64 and 32 are).
+  bool dh_pad_is_dh;
+  bool v_in_place() const { return dh_pad_is_dh; }
+  size_t size(int64_t dh, int64_t T) const {
+    return size_t(dh * t_pad + (dh_pad_is_dh ? 0 : T * dh_pad));
+  }
 };
 
-// Packs K of (b, h) as Kᵀ [dh, t_pad] (keys along a row: the B operand of Q·Kᵀ) and V as
-// [T, dh_pad] (the B operand of P·V) at dst; columns past the valid keys / head_dim are zero.
+// Packs K of (b, h) as Kᵀ [dh, t_pad] (keys along a row: the B operand of Q·Kᵀ) and, unless it is
+// read in place, V as [T, dh_pad] (the B operand of P·V) at dst; columns past the valid keys /
+// head_dim are zero. The transpose goes in blocks of 16 keys, so the rows it reads stay in L1.
 void pack_head(const Params& p, int64_t nr, const Head& g, int64_t b, int64_t h, float* dst) {
   const int64_t dh = p.head_dim, L = key_length(p, b), l_pad = round_up(L, nr);
   float* kt = dst;
-  float* vp = kt + dh * g.t_pad;
   const float* kb = p.k + in_base(p, b, p.ld_k) + h * dh;
-  const float* vb = p.v + in_base(p, b, p.ld_v) + h * dh;
-  for (int64_t d = 0; d < dh; ++d) {
-    float* row = kt + d * g.t_pad;
-    for (int64_t j = 0; j < L; ++j) row[j] = kb[j * p.ld_k + d];
-    for (int64_t j = L; j < l_pad; ++j) row[j] = 0.f;
+  constexpr int64_t kBlock = 16;
+  for (int64_t j0 = 0; j0 < L; j0 += kBlock) {
+    const int64_t jn = std::min(kBlock, L - j0);
+    const float* src = kb + j0 * p.ld_k;
+    for (int64_t d = 0; d < dh; ++d) {
+      float* row = kt + d * g.t_pad + j0;
+      for (int64_t j = 0; j < jn; ++j) row[j] = src[j * p.ld_k + d];
+    }
   }
+  for (int64_t d = 0; d < dh; ++d)
+    for (int64_t j = L; j < l_pad; ++j) kt[d * g.t_pad + j] = 0.f;
+  if (g.v_in_place()) return;
+  float* vp = kt + dh * g.t_pad;
+  const float* vb = p.v + in_base(p, b, p.ld_v) + h * dh;
   for (int64_t j = 0; j < L; ++j) {
     std::memcpy(vp + j * g.dh_pad, vb + j * p.ld_v, sizeof(float) * dh);
     for (int64_t d = dh; d < g.dh_pad; ++d) vp[j * g.dh_pad + d] = 0.f;
@@ -101,12 +115,14 @@ void query_block(const AttentionConfig& uk, const Params& p, const Head& g, int6
   }
   const float* q = p.q + in_base(p, b, p.ld_q) + q0 * p.ld_q + h * dh;
   const float* kt = packed;
-  const float* vp = kt + dh * t_pad;
+  const float* vp = g.v_in_place() ? p.v + in_base(p, b, p.ld_v) + h * dh : kt + dh * t_pad;
+  const int64_t ldv = g.v_in_place() ? p.ld_v : dh_pad;
 
-  // Per-thread tiles: scores [rows, kKeyTile], output accumulator [rows, dh_pad], row stats.
+  // Per-thread tiles: scores [rows, key_tile], output accumulator [rows, dh_pad], row stats.
+  const int64_t key_tile = uk.key_tile;
   thread_local std::vector<float> t_tiles;
-  float* s = scratch(t_tiles, size_t(kQueryBlock * (kKeyTile + dh_pad + 3)));
-  float* o = s + kQueryBlock * kKeyTile;
+  float* s = scratch(t_tiles, size_t(kQueryBlock * (key_tile + dh_pad + 3)));
+  float* o = s + kQueryBlock * key_tile;
   float* m = o + kQueryBlock * dh_pad;
   float* l = m + kQueryBlock;
   float* corr = l + kQueryBlock;
@@ -116,16 +132,16 @@ void query_block(const AttentionConfig& uk, const Params& p, const Head& g, int6
   }
   // Causal: the block's last query (q0 + rows - 1) sees keys up to itself; no key tile past it.
   const int64_t key_end = p.causal ? std::min(L, q0 + rows) : L;
-  for (int64_t j0 = 0; j0 < key_end; j0 += kKeyTile) {
-    const int64_t valid = std::min(kKeyTile, key_end - j0), n = round_up(valid, nr);
+  for (int64_t j0 = 0; j0 < key_end; j0 += key_tile) {
+    const int64_t valid = std::min(key_tile, key_end - j0), n = round_up(valid, nr);
     // s[rows, n] = q[rows, dh] · Kᵀ[dh, j0 : j0 + n]
-    uk.gemm(rows, n, dh, q, p.ld_q, kt + j0, t_pad, s, kKeyTile, nullptr);
+    uk.gemm(rows, n, dh, q, p.ld_q, kt + j0, t_pad, s, key_tile, nullptr);
     for (int64_t r = 0; r < rows; ++r) {
       // Causal: query q0 + r sees keys j0 .. q0 + r of this tile. Every query sees key 0 (in
       // the first tile), so m and l are set before a tile where it sees none: there its scores
       // are zeroed and its accumulator kept (corr = 1).
       const int64_t row_valid = p.causal ? std::min(valid, q0 + r + 1 - j0) : valid;
-      float* sr = s + r * kKeyTile;
+      float* sr = s + r * key_tile;
       if (row_valid <= 0) {
         std::memset(sr, 0, sizeof(float) * n);
         corr[r] = 1.f;
@@ -134,7 +150,7 @@ void query_block(const AttentionConfig& uk, const Params& p, const Head& g, int6
       corr[r] = uk.softmax_row(sr, n, row_valid, p.scale, m + r, l + r);
     }
     // o[rows, dh_pad] = corr ⊙ o + p[rows, valid] · V[j0 : j0 + valid, dh_pad]
-    uk.gemm(rows, dh_pad, valid, s, kKeyTile, vp + j0 * dh_pad, dh_pad, o, dh_pad,
+    uk.gemm(rows, dh_pad, valid, s, key_tile, vp + j0 * ldv, ldv, o, dh_pad,
             j0 == 0 ? nullptr : corr);
   }
   for (int64_t r = 0; r < rows; ++r) {
@@ -155,7 +171,7 @@ void attention(Isa isa, Parallel* par, const Params& p) {
   if (B == 0 || H == 0) return;
   const AttentionConfig& uk = attention_config(isa);
   const int64_t nr = uk.nr, dh_pad = round_up(dh, nr);
-  auto head = [&](int64_t b) { return Head{round_up(rows_of(p, b), nr), dh_pad}; };
+  auto head = [&](int64_t b) { return Head{round_up(rows_of(p, b), nr), dh_pad, dh_pad == dh}; };
   int64_t max_qb = 0, max_t = 0;
   for (int64_t b = 0; b < B; ++b) {
     max_qb = std::max(max_qb, query_blocks(rows_of(p, b)));

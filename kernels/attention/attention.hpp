@@ -20,7 +20,7 @@
 // applied in the ISA-independent tiling (attention.cpp), so every ISA honours it the same way.
 //
 // Numerics: flash-style. Per (sequence, head, block of kQueryBlock queries) the scores exist only
-// as a [query block × kKeyTile] tile in L1; the softmax is computed online over key tiles with a
+// as a [query block × key tile] tile in L1 (the key tile is per ISA: attention_config.hpp); the softmax is computed online over key tiles with a
 // running max, so exp never sees a positive argument and nothing overflows. Kᵀ and V are packed
 // once per (sequence, head) into per-call scratch.
 //
@@ -40,7 +40,6 @@
 namespace tern::attention {
 
 inline constexpr int64_t kQueryBlock = 32;
-inline constexpr int64_t kKeyTile = 64;
 
 struct Params {
   int64_t batch = 0, seq_len = 0, heads = 0, head_dim = 0;

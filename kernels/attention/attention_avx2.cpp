@@ -19,7 +19,8 @@ float f32_softmax_row_x8__avx2(float* s, int64_t n, int64_t valid, float scale, 
   return impl::softmax_row<V>(s, n, valid, scale, m, l);
 }
 
-const AttentionConfig kConfig = {Isa::avx2, 16, f32_attention_gemm_4x16__avx2,
+// key tile 128: 16 KiB of scores, within Zen 3's 32 KiB L1
+const AttentionConfig kConfig = {Isa::avx2, 16, 128, f32_attention_gemm_4x16__avx2,
                                  f32_softmax_row_x8__avx2, "f32_attention_4x16__avx2"};
 
 }  // namespace

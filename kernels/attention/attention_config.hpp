@@ -11,6 +11,9 @@ struct AttentionConfig {
   Isa isa;
   // Column granularity: every n below is a multiple of nr, and packed rows are padded to it.
   int64_t nr;
+  // Keys per tile of the online softmax (a multiple of nr): the [kQueryBlock × key_tile] score
+  // tile stays in L1, and every key tile past the first rescales the output accumulator.
+  int64_t key_tile;
   // C[rows, n] = (c_scale ? c_scale[r] · C[r, :] : 0) + A[rows, k] · B[k, n].
   // A row-major (lda), B row-major (ldb), C row-major (ldc). rows >= 1, k >= 1.
   // f32_attention_gemm_4x16__avx2, ...

@@ -38,7 +38,8 @@ float f32_softmax_row__scalar(float* s, int64_t n, int64_t valid, float scale, f
   return corr;
 }
 
-const AttentionConfig kConfig = {Isa::scalar, 1, f32_attention_gemm_1x1__scalar,
+// key tile 128: as AVX2
+const AttentionConfig kConfig = {Isa::scalar, 1, 128, f32_attention_gemm_1x1__scalar,
                                  f32_softmax_row__scalar, "f32_attention_1x1__scalar"};
 
 }  // namespace

@@ -62,9 +62,26 @@ class KernelBench(unittest.TestCase):
                                    places=6)
             self.assertEqual((j["kernel"], j["isa"], j["threads"]), ("conv", "avx2", 1))
 
+    def test_attention_flops_and_fields(self):
+        # GFLOP/s counts the two matmuls, 4·B·H·T²·D, against the peak of the same ISA and threads
+        r = bench("attention", "--attn", "2x33x3x24", "--attn", "1x7x1x64", "--iters", "2",
+                  "--json", isa="avx2")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows = [json.loads(line) for line in r.stdout.splitlines()]
+        self.assertEqual([(j["B"], j["T"], j["H"], j["D"]) for j in rows],
+                         [(2, 33, 3, 24), (1, 7, 1, 64)])
+        for j in rows:
+            flop = 4 * j["B"] * j["H"] * j["T"] ** 2 * j["D"]
+            self.assertAlmostEqual(j["gflops"], flop / j["best_ms"] / 1e6, places=3)
+            self.assertAlmostEqual(j["fraction_of_peak"], j["gflops"] / j["peak_gflops"], places=6)
+            self.assertGreaterEqual(j["median_ms"], j["best_ms"])
+            self.assertEqual((j["kernel"], j["isa"], j["threads"], j["iters"]),
+                             ("attention", "avx2", 1, 2))
+
     def test_bad_arguments_are_one_line_errors(self):
         for argv, words in ((("winograd",), "known kernels"),
                             (("conv", "--conv", "1x4x4x8x8x3"), "--conv"),
+                            (("attention", "--attn", "1x4x0x8"), "--attn"),
                             (("gemm", "--shape", "0x4x4"), "--shape"),
                             (("gemm", "--shape", "4x4"), "--shape"),
                             (("gemm", "--threads", "x"), "--threads"),
