@@ -122,14 +122,19 @@ void Conv2d::run(Parallel* par, int64_t N, int64_t H, int64_t W, const float* x,
     run_gemm(par, N, H, W, x, y, residual, relu);
 }
 
-// Tiles per Winograd task: the 36 input planes (36 × tiles × C floats) within ~384 KiB of L2, a
-// multiple of the GEMM's row panel, and enough tasks for a few threads; depends on the shape only.
-static int64_t winograd_tiles(Isa isa, int64_t T, int64_t C, int64_t blocks) {
+// Winograd tasks per column block: the tiles split into runs as even as the count allows, each at
+// most ~384 KiB of input planes in L2 (36 × tiles × C floats, at most 4 row panels), and the
+// number of tasks a multiple of the thread count where the tiles allow, so no thread idles on a
+// short last task (the 16 tiles of a 14×14 map ran 12 + 4 on two threads). How the tiles are cut
+// does not change any result: each tile is transformed and multiplied the same way in any run.
+static int64_t winograd_tasks(Isa isa, int64_t T, int64_t C, int64_t blocks, int64_t threads) {
   const int64_t mr = gemm::rows_per_panel(isa);
   auto panels = [&](int64_t r) { return std::max(mr, r / mr * mr); };
   int64_t tb = panels(std::min<int64_t>(96 * 1024 / (36 * C), 4 * mr));
   while (tb > mr && ((T + tb - 1) / tb) * blocks < 8) tb = panels(tb / 2);
-  return tb;
+  int64_t tasks = (T + tb - 1) / tb;
+  while ((tasks * blocks) % threads != 0 && tasks < T) ++tasks;
+  return tasks;
 }
 
 void Conv2d::run_winograd(Parallel* par, int64_t N, int64_t H, int64_t W, const float* x,
@@ -138,10 +143,10 @@ void Conv2d::run_winograd(Parallel* par, int64_t N, int64_t H, int64_t W, const 
   const int64_t C = p_.in_channels, OC = p_.out_channels;
   const int64_t th = (H + 3) / 4, tw = (W + 3) / 4, T = N * th * tw;
   const int64_t blocks = (OC + kWinogradBlockN - 1) / kWinogradBlockN;
-  const int64_t tb = winograd_tiles(isa_, T, C, blocks);
-  const int64_t tasks = (T + tb - 1) / tb;
+  const int64_t tasks = winograd_tasks(isa_, T, C, blocks, par ? par->num_threads() : 1);
+  const int64_t tb = (T + tasks - 1) / tasks;  // the most tiles a task gets
   parallel_for_2d(par, tasks, blocks, [&](int64_t b, int64_t j) {
-    const int64_t t0 = b * tb, nt = std::min(tb, T - t0);
+    const int64_t t0 = T * b / tasks, nt = T * (b + 1) / tasks - t0;
     const int64_t n0 = j * kWinogradBlockN, nb = std::min(kWinogradBlockN, OC - n0);
     thread_local std::vector<float> v_buf, m_buf;
     if (v_buf.size() < static_cast<size_t>(36 * tb * C)) v_buf.resize(36 * tb * C);
