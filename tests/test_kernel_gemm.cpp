@@ -156,7 +156,8 @@ TEST_CASE("gemm microkernels: every mr <= MR and nr <= NR, init/bias, no writes 
           std::vector<float> c((cfg.mr + 1) * ldc, -7.f);
           cfg.ukernel[mr - 1](kc, a.data(), lda, b, c.data(), ldc, nr,
                               with_init ? init.data() : nullptr, ldc,
-                              with_init ? bias.data() : nullptr, Activation::relu);
+                              with_init ? bias.data() : nullptr, Activation::relu,
+                              with_init ? b : nullptr);  // prefetch hint: results unchanged
           for (int64_t r = 0; r <= cfg.mr; ++r)
             for (int64_t j = 0; j < ldc; ++j) {
               const float got = c[r * ldc + j];

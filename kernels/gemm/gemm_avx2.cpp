@@ -32,7 +32,7 @@ inline __m256 activate(__m256 v, Activation act) {
 template <int R>
 void f32_gemm_x16__avx2_fma(int64_t kc, const float* a, int64_t lda, const float* b, float* c,
                             int64_t ldc, int64_t nr, const float* init, int64_t ldi,
-                            const float* bias, Activation act) {
+                            const float* bias, Activation act, const float* prefetch) {
   const bool full = nr == kNr;
   const __m256i m0 = lane_mask(nr), m1 = lane_mask(nr - 8);
   // The tile of C (or of init) is added after the K loop: prefetch it now so it is in L1 by then.
@@ -45,8 +45,8 @@ void f32_gemm_x16__avx2_fma(int64_t kc, const float* a, int64_t lda, const float
   __m256 acc0[R], acc1[R];
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = _mm256_setzero_ps();
-#pragma GCC unroll 4
-  for (int64_t k = 0; k < kc; ++k) {
+  // One step of k: two vectors of B, R broadcasts of A, 2·R FMAs.
+  auto step = [&]() __attribute__((always_inline)) {
     const __m256 b0 = _mm256_load_ps(b);
     const __m256 b1 = _mm256_load_ps(b + 8);
 #pragma GCC unroll 16
@@ -57,7 +57,18 @@ void f32_gemm_x16__avx2_fma(int64_t kc, const float* a, int64_t lda, const float
     }
     ++a;
     b += kNr;
-  }
+  };
+  int64_t k = 0;
+  if (prefetch)
+    for (; k + 4 <= kc; k += 4) {
+      _mm_prefetch(reinterpret_cast<const char*>(prefetch + k * 4), _MM_HINT_T1);  // line k / 4
+      step();
+      step();
+      step();
+      step();
+    }
+#pragma GCC unroll 4
+  for (; k < kc; ++k) step();
   if (init) {
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {

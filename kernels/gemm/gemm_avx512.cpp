@@ -60,7 +60,7 @@ inline __m512 activate(__m512 v, Activation act) {
 template <int R>
 void f32_gemm_x32__avx512f(int64_t kc, const float* a, int64_t lda, const float* b, float* c,
                            int64_t ldc, int64_t nr, const float* init, int64_t ldi,
-                           const float* bias, Activation act) {
+                           const float* bias, Activation act, const float* prefetch) {
   const bool full = nr == kNr;
   const int64_t n1 = nr - 16;
   // The tile of C (or of init) is added after the K loop: prefetch it now so it is in L1 by then.
@@ -73,8 +73,8 @@ void f32_gemm_x32__avx512f(int64_t kc, const float* a, int64_t lda, const float*
   __m512 acc0[R], acc1[R];
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = _mm512_setzero_ps();
-#pragma GCC unroll 4
-  for (int64_t k = 0; k < kc; ++k) {
+  // One step of k: two vectors of B, R broadcasts of A, 2·R FMAs.
+  auto step = [&]() __attribute__((always_inline)) {
     const __m512 b0 = _mm512_load_ps(b);
     const __m512 b1 = _mm512_load_ps(b + 16);
 #pragma GCC unroll 16
@@ -85,7 +85,18 @@ void f32_gemm_x32__avx512f(int64_t kc, const float* a, int64_t lda, const float*
     }
     ++a;
     b += kNr;
-  }
+  };
+  int64_t k = 0;
+  if (prefetch)
+    for (; k + 4 <= kc; k += 4) {
+      _mm_prefetch(reinterpret_cast<const char*>(prefetch + k * 4), _MM_HINT_T1);  // line k / 4
+      step();
+      step();
+      step();
+      step();
+    }
+#pragma GCC unroll 4
+  for (; k < kc; ++k) step();
   if (init) {
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {

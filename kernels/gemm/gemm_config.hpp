@@ -22,6 +22,9 @@
 //   mr × nr elements above (masked loads and stores on the column tail): nothing out of bounds.
 //   init may equal c (continuing a K block, or a residual aliasing C). The K sum starts from zero
 //   and init is added after it, so the tile of C is only touched (prefetched first) at the end.
+//   prefetch: null, or memory the caller will read next (B's next column panel); the vector
+//   kernels fetch its first kc / 4 cache lines (prefetch + 16·i, i < kc / 4) into L2 while their
+//   K loop runs, one line per 4 steps of k. A hint only: never dereferenced, results unchanged.
 #include <cstdint>
 
 #include "kernels/gemm/gemm.hpp"
@@ -30,7 +33,7 @@ namespace tern::gemm {
 
 using UkernelFn = void (*)(int64_t kc, const float* a, int64_t lda, const float* b, float* c,
                            int64_t ldc, int64_t nr, const float* init, int64_t ldi,
-                           const float* bias, Activation act);
+                           const float* bias, Activation act, const float* prefetch);
 
 inline constexpr int kMaxMr = 16;
 

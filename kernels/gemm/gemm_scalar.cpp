@@ -23,7 +23,7 @@ inline float activate(float v, Activation act) {
 template <int R>
 void f32_gemm_x8__scalar(int64_t kc, const float* a, int64_t lda, const float* b, float* c,
                          int64_t ldc, int64_t nr, const float* init, int64_t ldi, const float* bias,
-                         Activation act) {
+                         Activation act, const float* /*prefetch: a hint the scalar kernel ignores*/) {
   float acc[R][kNr];
   for (int r = 0; r < R; ++r)
     for (int j = 0; j < kNr; ++j) acc[r][j] = 0.f;
