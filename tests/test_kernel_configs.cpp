@@ -135,6 +135,12 @@ TEST_CASE("kernel configs: pool max/sum variants equal the scalar ones bit for b
 TEST_CASE("kernel configs: Winograd input/output transforms equal the scalar ones bit for bit") {
   // One tile of a W=5 map whose left column is padding (x0 = -1) and whose top row is missing:
   // the transforms must read only the image, and every ISA must give the scalar variant's bits.
+  for (Isa isa : isas_to_test()) {
+    CAPTURE(isa_name(isa));
+    const int64_t block_n = conv::winograd_config(isa).block_n;
+    CHECK(block_n >= 16);  // a task's filter block: whole vectors of output channels
+    CHECK(block_n % 16 == 0);
+  }
   for (int64_t C : {1, 7, 8, 16, 33, 64}) {
     CAPTURE(C);
     const int64_t W = 5, ldv = C + 2;

@@ -52,8 +52,9 @@ Conv2d Conv2d::pack(Isa isa, const ConvParams& p, const float* w, const float* b
         for (int xi = 0; xi < 36; ++xi)
           planes[(xi * C + c) * OC + o] = static_cast<float>(u[xi]);
       }
-    for (int64_t n0 = 0; n0 < OC; n0 += kWinogradBlockN) {
-      const int64_t nb = std::min(kWinogradBlockN, OC - n0);
+    const int64_t block_n = winograd_config(isa).block_n;
+    for (int64_t n0 = 0; n0 < OC; n0 += block_n) {
+      const int64_t nb = std::min(block_n, OC - n0);
       for (int xi = 0; xi < 36; ++xi)
         conv.wino_.push_back(gemm::PackedB::pack(isa, planes.data() + xi * C * OC + n0, C, nb,
                                                  OC, /*b_is_nk=*/false));
@@ -142,12 +143,12 @@ void Conv2d::run_winograd(Parallel* par, int64_t N, int64_t H, int64_t W, const 
   const WinogradConfig& uk = winograd_config(isa_);
   const int64_t C = p_.in_channels, OC = p_.out_channels;
   const int64_t th = (H + 3) / 4, tw = (W + 3) / 4, T = N * th * tw;
-  const int64_t blocks = (OC + kWinogradBlockN - 1) / kWinogradBlockN;
+  const int64_t block_n = uk.block_n, blocks = (OC + block_n - 1) / block_n;
   const int64_t tasks = winograd_tasks(isa_, T, C, blocks, par ? par->num_threads() : 1);
   const int64_t tb = (T + tasks - 1) / tasks;  // the most tiles a task gets
   parallel_for_2d(par, tasks, blocks, [&](int64_t b, int64_t j) {
     const int64_t t0 = T * b / tasks, nt = T * (b + 1) / tasks - t0;
-    const int64_t n0 = j * kWinogradBlockN, nb = std::min(kWinogradBlockN, OC - n0);
+    const int64_t n0 = j * block_n, nb = std::min(block_n, OC - n0);
     thread_local std::vector<float> v_buf, m_buf;
     if (v_buf.size() < static_cast<size_t>(36 * tb * C)) v_buf.resize(36 * tb * C);
     if (m_buf.size() < static_cast<size_t>(36 * tb * nb)) m_buf.resize(36 * tb * nb);

@@ -61,7 +61,6 @@ inline int64_t conv_out_size(int64_t in, int64_t kernel, int64_t stride, int64_t
 class Conv2d {
  public:
   static constexpr int64_t kBlockN = 128;
-  static constexpr int64_t kWinogradBlockN = 256;  // output channels per Winograd task
 
   Conv2d() = default;
   // w: [OC, C, KH, KW] (OIHW), bias: [OC] or null. Both are copied; the caller may free them.

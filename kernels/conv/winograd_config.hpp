@@ -30,6 +30,10 @@ namespace tern::conv {
 
 struct WinogradConfig {
   Isa isa;
+  // Output channels per packed filter block and per task (conv.cpp). Each task streams its block's
+  // 36 filter planes; narrower blocks share a layer's filters out among the threads when there
+  // are few tiles (batch 1), at the cost of one input transform per block.
+  int64_t block_n;
   void (*input)(const float* const* rows, int64_t x0, int64_t W, int64_t C, float* v,
                 int64_t ldv);
   void (*output)(const float* m, int64_t ldm, int64_t C, const float* bias,

@@ -14,7 +14,8 @@ void f32_winograd_f4x3_output__scalar(const float* m, int64_t ldm, int64_t C, co
   impl::output_tile<impl::F32x1>(m, ldm, C, bias, dst, res, relu);
 }
 
-const WinogradConfig kConfig = {Isa::scalar, f32_winograd_f4x3_input__scalar,
+// block_n 256: as AVX2.
+const WinogradConfig kConfig = {Isa::scalar, 256, f32_winograd_f4x3_input__scalar,
                                 f32_winograd_f4x3_output__scalar, "f32_winograd_f4x3__scalar"};
 
 }  // namespace
