@@ -1,4 +1,7 @@
 // Runtime core: CPU detection and the ISA cap, tensors, the thread pool.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <xmmintrin.h>
 
 #include <atomic>
@@ -70,6 +73,48 @@ TEST_CASE("thread pool: every task runs exactly once, for 1, 2, 3 and 7 threads"
   CHECK_THROWS_WITH_AS(ThreadPool(max_threads() + 1), doctest::Contains("over the maximum"), Error);
   ThreadPool automatic(0);
   CHECK(automatic.num_threads() == available_cores());
+}
+
+TEST_CASE("thread pool: a pool inherited by a forked child runs its jobs there, without hanging") {
+  ThreadPool pool(3);
+  parallel_for(&pool, 64, [](int64_t) {});  // the workers are up and have run a job
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    // The child: no workers here. Every task must still run exactly once, on this thread, and
+    // destroying the pool must neither join the parent's threads nor terminate.
+    int code = pool.num_threads() == 1 ? 0 : 10;
+    std::vector<int> hits(1000, 0);
+    parallel_for(&pool, 1000, [&](int64_t i) { ++hits[i]; });  // plain ints: one thread only
+    for (int h : hits) code |= h == 1 ? 0 : 20;
+    {
+      ThreadPool fresh(2);  // a pool made in the child has workers of its own
+      std::vector<std::atomic<int>> more(100);
+      parallel_for(&fresh, 100, [&](int64_t i) { more[i].fetch_add(1); });
+      for (auto& h : more) code |= h.load() == 1 ? 0 : 40;
+      code |= fresh.num_threads() == 2 ? 0 : 80;
+    }
+    pool.~ThreadPool();  // as at exit; _exit below skips the second destruction
+    _exit(code);
+  }
+  int status = 0;
+  bool ended = false;
+  for (int i = 0; i < 200 && !ended; ++i) {  // 10 s at most: a hang fails here, not CI's clock
+    ended = waitpid(pid, &status, WNOHANG) == pid;
+    if (!ended) usleep(50000);
+  }
+  if (!ended) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    FAIL("the forked child hung");
+  }
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  // The parent's pool is untouched.
+  CHECK(pool.num_threads() == 3);
+  std::vector<std::atomic<int>> hits(100);
+  parallel_for(&pool, 100, [&](int64_t i) { hits[i].fetch_add(1); });
+  for (auto& h : hits) CHECK(h.load() == 1);
 }
 
 TEST_CASE("thread pool: results do not depend on the thread count") {

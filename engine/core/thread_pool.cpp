@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <new>
 #include <system_error>
 
 #include "engine/core/error.hpp"
@@ -30,6 +31,28 @@ DenormalsFlushScope::~DenormalsFlushScope() { _mm_setcsr(saved_); }
 
 int max_threads() { return kThreadsPerCoreMax * available_cores(); }
 
+namespace {
+
+// How many fork()s separate this process from the one the program started in: a child of fork()
+// increments it (pthread_atfork), so a pool can tell that its workers stayed in the parent.
+std::atomic<uint64_t> g_forks{0};
+void count_fork_in_child() { g_forks.fetch_add(1, std::memory_order_relaxed); }
+const int g_fork_handler = pthread_atfork(nullptr, nullptr, count_fork_in_child);
+
+// The std::thread handles of pools destroyed in a forked child: their threads live in the parent,
+// so they can be neither joined nor detached here, and destroying a joinable std::thread
+// terminates the program. Kept (reachable) for the life of the process instead.
+std::vector<std::thread>* orphaned_workers() {
+  static auto* v = new std::vector<std::thread>();
+  return v;
+}
+
+}  // namespace
+
+bool ThreadPool::forked() const {
+  return g_forks.load(std::memory_order_relaxed) != forks_at_start_;
+}
+
 ThreadPool::ThreadPool(int threads) {
   if (threads < 0) fail("thread count must be >= 0 (0 = all available cores), got ", threads);
   if (threads > max_threads())
@@ -37,6 +60,8 @@ ThreadPool::ThreadPool(int threads) {
          kThreadsPerCoreMax, " x the ", available_cores(), " cores available)");
   if (threads == 0) threads = available_cores();
   spin_ = threads <= available_cores();
+  (void)g_fork_handler;
+  forks_at_start_ = g_forks.load(std::memory_order_relaxed);
   workers_.reserve(threads - 1);
   for (int i = 1; i < threads; ++i) {
     try {
@@ -60,7 +85,21 @@ void ThreadPool::stop_workers() {
   workers_.clear();
 }
 
-ThreadPool::~ThreadPool() { stop_workers(); }
+ThreadPool::~ThreadPool() {
+  if (forked()) {
+    for (auto& t : workers_) orphaned_workers()->push_back(std::move(t));
+    // The condition variables may still list the parent's sleeping workers as waiters, and
+    // destroying one with waiters blocks forever (glibc); a mutex may have been held by a worker
+    // at the fork. Nothing here can wait on them any more: the members are destroyed as fresh
+    // objects instead.
+    new (&wake_) std::condition_variable();
+    new (&done_) std::condition_variable();
+    new (&mutex_) std::mutex();
+    new (&run_mutex_) std::mutex();
+    return;
+  }
+  stop_workers();
+}
 
 void ThreadPool::drain() {
   for (;;) {
@@ -110,7 +149,7 @@ void ThreadPool::worker_loop() {
 void ThreadPool::run(int64_t n, TaskFn fn, void* ctx) {
   if (n <= 0) return;
   DenormalsFlushScope ftz;
-  if (workers_.empty() || n == 1) {
+  if (workers_.empty() || n == 1 || forked()) {  // forked: no workers here, and no locks taken
     for (int64_t i = 0; i < n; ++i) fn(ctx, i);
     return;
   }

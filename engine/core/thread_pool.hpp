@@ -12,6 +12,9 @@
 //   short jobs (one per GEMM, attention, LayerNorm), and waking a sleeping thread costs tens of
 //   microseconds each time (measured: DistilBERT, 128 tokens, 2 threads). Only while the pool
 //   has no more threads than cores; an oversubscribed pool sleeps at once.
+// - fork(): the child has none of the workers. A pool the child inherited runs every job on the
+//   calling thread (same results: they never depend on the thread count) and reports one
+//   thread; its destructor leaves the parent's threads alone. Nothing hangs waiting for them.
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -55,15 +58,19 @@ class ThreadPool final : public Parallel {
 
   static constexpr int kSpinMicros = 200;
 
-  int num_threads() const override { return static_cast<int>(workers_.size()) + 1; }
+  int num_threads() const override {
+    return forked() ? 1 : static_cast<int>(workers_.size()) + 1;
+  }
   void run(int64_t n, TaskFn fn, void* ctx) override;
 
  private:
+  bool forked() const;  // this process is a fork of the one that created the pool
   void worker_loop();
   void drain();
   void stop_workers();
 
   std::vector<std::thread> workers_;
+  uint64_t forks_at_start_ = 0;  // the process's fork count when the workers were started
   std::mutex run_mutex_;  // serialises run() callers
   std::mutex mutex_;
   std::condition_variable wake_, done_;

@@ -57,7 +57,7 @@ class Model:
     ``default_pooling``, ``layers``, ``threads``, ``isa``, ``path``.
     """
 
-    __slots__ = ("_native", "_path", "_pid")
+    __slots__ = ("_native", "_path")
 
     def __init__(self, path: Union[str, "os.PathLike[str]"], threads: int = 0,
                  isa: Optional[str] = None):
@@ -69,14 +69,6 @@ class Model:
             raise Error(f"isa: expected a str (scalar, avx2, avx512), got {type(isa).__name__}")
         self._path = os.fsdecode(path)
         self._native = _tern.NativeModel.load(os.fsencode(path), threads, isa or "")
-        self._pid = os.getpid()
-
-    def _check_process(self) -> None:
-        """A forked child has none of the pool's worker threads: a call would wait forever."""
-        if self._pid != os.getpid() and self._native.threads > 1:
-            raise Error(f"{self._path}: this Model was loaded in process {self._pid} and its "
-                        f"worker threads do not survive fork(); load it again in this process "
-                        f"(or load it with threads=1, or use the 'spawn' start method)")
 
     # ---- properties ----------------------------------------------------------------------------
     @property
@@ -165,7 +157,6 @@ class Model:
         args = (_pooling_arg(pooling), bool(normalize), batch, bool(logits), _layer_arg(layer))
         if not items:
             return np.zeros((0, self.dim), np.float32)
-        self._check_process()
         parts = []
         bar = progress_bar(len(items), show_progress_bar, "tern: images")
         try:
@@ -224,7 +215,6 @@ class Model:
                 _layer_arg(layer), _str_arg("prompt", prompt), _str_arg("prompt_text", prompt_text))
         if not data:
             return np.zeros((0, self.dim), np.float32) if stack else []
-        self._check_process()
         parts = []
         bar = progress_bar(len(data), show_progress_bar, "tern: texts")
         try:
