@@ -69,17 +69,28 @@ struct Shape {
   int64_t M, N, K;
 };
 
+// "AxBx...": exactly names.size() positive sizes up to 65536 (names: "MxNxK" and the like, for
+// the message), else a one-line error naming the flag.
+std::vector<int64_t> parse_sizes(const char* flag, const std::string& s, const std::string& names) {
+  const size_t n = size_t(std::count(names.begin(), names.end(), 'x')) + 1;
+  std::vector<int64_t> v;
+  size_t at = 0;
+  while (at <= s.size() && v.size() < n) {
+    const size_t end = std::min(s.find('x', at), s.size());
+    const std::string part = s.substr(at, end - at);
+    if (part.empty() || part.size() > 5 || part.find_first_not_of("0123456789") != part.npos) break;
+    v.push_back(std::stoll(part));
+    at = end + 1;
+  }
+  if (v.size() != n || at != s.size() + 1 || *std::min_element(v.begin(), v.end()) <= 0 ||
+      *std::max_element(v.begin(), v.end()) > 65536)
+    fail(flag, " '", s, "': expected ", names, " with positive sizes up to 65536");
+  return v;
+}
+
 Shape parse_shape(const std::string& s) {
-  Shape sh{};
-  char x1 = 0, x2 = 0;
-  long long m = 0, n = 0, k = 0;
-  int used = 0;
-  if (std::sscanf(s.c_str(), "%lld%c%lld%c%lld%n", &m, &x1, &n, &x2, &k, &used) != 5 ||
-      used != int(s.size()) || x1 != 'x' || x2 != 'x' || m <= 0 || n <= 0 || k <= 0 || m > 65536 ||
-      n > 65536 || k > 65536)
-    fail("--shape '", s, "': expected MxNxK with positive sizes up to 65536");
-  sh.M = m, sh.N = n, sh.K = k;
-  return sh;
+  const auto v = parse_sizes("--shape", s, "MxNxK");
+  return {v[0], v[1], v[2]};
 }
 
 struct ConvShape {
@@ -87,13 +98,7 @@ struct ConvShape {
 };
 
 ConvShape parse_conv(const std::string& s) {
-  long long v[7];
-  int used = 0;
-  if (std::sscanf(s.c_str(), "%lldx%lldx%lldx%lldx%lldx%lldx%lld%n", &v[0], &v[1], &v[2], &v[3],
-                  &v[4], &v[5], &v[6], &used) != 7 ||
-      used != int(s.size()) || *std::min_element(v, v + 7) <= 0 ||
-      *std::max_element(v, v + 7) > 65536)
-    fail("--conv '", s, "': expected NxHxWxCxOCxKxS with positive sizes up to 65536");
+  const auto v = parse_sizes("--conv", s, "NxHxWxCxOCxKxS");
   return {v[0], v[1], v[2], v[3], v[4], v[5], v[6]};
 }
 
@@ -145,12 +150,7 @@ struct AttnShape {
 };
 
 AttnShape parse_attn(const std::string& s) {
-  long long v[4];
-  int used = 0;
-  if (std::sscanf(s.c_str(), "%lldx%lldx%lldx%lld%n", &v[0], &v[1], &v[2], &v[3], &used) != 4 ||
-      used != int(s.size()) || *std::min_element(v, v + 4) <= 0 ||
-      *std::max_element(v, v + 4) > 65536)
-    fail("--attn '", s, "': expected BxTxHxD with positive sizes up to 65536");
+  const auto v = parse_sizes("--attn", s, "BxTxHxD");
   return {v[0], v[1], v[2], v[3]};
 }
 

@@ -68,10 +68,9 @@ struct Head {
   int64_t t_pad, dh_pad;  // Kᵀ is [dh, t_pad]; V is [T, dh_pad] when packed
   // V is read in place (rows of p.v, stride ld_v) when its rows need no padding: dh is a multiple
   // of the microkernel's column granularity (head_dim 64 and 32 are).
-  bool dh_pad_is_dh;
-  bool v_in_place() const { return dh_pad_is_dh; }
+  bool v_in_place;
   size_t size(int64_t dh, int64_t T) const {
-    return size_t(dh * t_pad + (dh_pad_is_dh ? 0 : T * dh_pad));
+    return size_t(dh * t_pad + (v_in_place ? 0 : T * dh_pad));
   }
 };
 
@@ -93,7 +92,7 @@ void pack_head(const Params& p, int64_t nr, const Head& g, int64_t b, int64_t h,
   }
   for (int64_t d = 0; d < dh; ++d)
     for (int64_t j = L; j < l_pad; ++j) kt[d * g.t_pad + j] = 0.f;
-  if (g.v_in_place()) return;
+  if (g.v_in_place) return;
   float* vp = kt + dh * g.t_pad;
   const float* vb = p.v + in_base(p, b, p.ld_v) + h * dh;
   for (int64_t j = 0; j < L; ++j) {
@@ -115,8 +114,8 @@ void query_block(const AttentionConfig& uk, const Params& p, const Head& g, int6
   }
   const float* q = p.q + in_base(p, b, p.ld_q) + q0 * p.ld_q + h * dh;
   const float* kt = packed;
-  const float* vp = g.v_in_place() ? p.v + in_base(p, b, p.ld_v) + h * dh : kt + dh * t_pad;
-  const int64_t ldv = g.v_in_place() ? p.ld_v : dh_pad;
+  const float* vp = g.v_in_place ? p.v + in_base(p, b, p.ld_v) + h * dh : kt + dh * t_pad;
+  const int64_t ldv = g.v_in_place ? p.ld_v : dh_pad;
 
   // Per-thread tiles: scores [rows, key_tile], output accumulator [rows, dh_pad], row stats.
   const int64_t key_tile = uk.key_tile;
