@@ -418,6 +418,11 @@ TEST_CASE("weights W15: other formats and versions are named") {
               "file format version 2 is newer than this build supports (1)");
   check_error(dir, with_header(R"({"__metadata__":{"format":"tern","format_version":"1.0"}})", ""),
               "format_version '1.0' is not a version number");
+  // Ten and more digits: an error, not an int overflow on the way (found by weights_fuzz)
+  check_error(dir, with_header(R"({"__metadata__":{"format":"tern","format_version":"2222222222"}})", ""),
+              "format_version '2222222222' is not a version number");
+  check_error(dir, with_header(R"({"__metadata__":{"format":"tern","format_version":"99999999999999999999"}})", ""),
+              "is not a version number");
   check_error(dir, with_header(R"({"__metadata__":{"format":"tern","architecture":"x"}})", ""),
               "has no format_version");
   check_error(dir, with_header(R"({"__metadata__":{"format":"tern","format_version":"1"}})", ""),

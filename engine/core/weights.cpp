@@ -51,8 +51,10 @@ uint64_t read_le64(const unsigned char* p) {
 
 int parse_format_version(const std::string& path, const std::string& text) {
   int v = 0;
+  // At most 9 digits, so v fits an int; nothing is summed once the text is known to be bad.
   bool ok = !text.empty() && text.size() <= 9 && text[0] != '0';
-  for (char c : text) {
+  for (size_t i = 0; ok && i < text.size(); ++i) {
+    const char c = text[i];
     if (c < '0' || c > '9') ok = false;
     else v = v * 10 + (c - '0');
   }
