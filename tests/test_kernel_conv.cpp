@@ -185,6 +185,46 @@ TEST_CASE("conv: 3x3 stride 1 by Winograd F(4,3) and by the GEMM path, both agai
   CHECK_THROWS(conv::Conv2d::pack(Isa::scalar, p, w.data(), nullptr));
 }
 
+TEST_CASE("conv: Winograd point by point and fused give the same bits (an image alone = in a batch)") {
+  // One 14x14 map has 16 tiles: few against 256x256 filters, so it runs point by point; eight
+  // images are 128 tiles and run fused. Both schedules, on every ISA and thread count, must give
+  // each image the same bits, and agree with the reference.
+  const int64_t N = 8, H = 14, W = 14, C = 256, OC = 256;
+  REQUIRE(conv::winograd_by_points(16, C, OC));
+  REQUIRE(!conv::winograd_by_points(N * 16, C, OC));
+  CHECK(!conv::winograd_by_points(49, 128, 128));  // ResNet50's second stage at batch 1: fused
+  conv::ConvParams p = params(C, OC, 3, 1, 1);
+  p.algo = conv::ConvAlgo::winograd;
+  const auto x = test::random_floats(N * H * W * C, 31);
+  const auto w = test::random_floats(OC * C * 9, 32, -1.f / 48, 1.f / 48);
+  const auto bias = test::random_floats(OC, 33, -0.5f, 0.5f);
+  const auto res = test::random_floats(N * H * W * OC, 34);
+  ThreadPool pool2(2);
+  const int64_t in_img = H * W * C, out_img = H * W * OC;
+  for (Isa isa : test::supported_isas()) {
+    INFO(isa_name(isa));
+    const conv::Conv2d conv = conv::Conv2d::pack(isa, p, w.data(), bias.data());
+    std::vector<float> batch(N * out_img, 1e30f);
+    conv.run(&pool2, N, H, W, x.data(), batch.data(), res.data(), true);
+    for (int64_t n : {int64_t{0}, int64_t{5}})
+      for (ThreadPool* tp : {static_cast<ThreadPool*>(nullptr), &pool2}) {
+        std::vector<float> one(out_img, 1e30f);
+        conv.run(tp, 1, H, W, x.data() + n * in_img, one.data(), res.data() + n * out_img, true);
+        CHECK_MESSAGE(std::equal(one.begin(), one.end(), batch.begin() + n * out_img),
+                      "image ", n, " alone differs from it in the batch");
+      }
+    // Image 5 against the reference (the batch path against it is in the cases above).
+    std::vector<float> x_nchw(in_img), r_nchw(out_img), want_nchw(out_img), want(out_img);
+    conv::nhwc_to_nchw(1, C, H, W, x.data() + 5 * in_img, x_nchw.data());
+    conv::nhwc_to_nchw(1, OC, H, W, res.data() + 5 * out_img, r_nchw.data());
+    conv::conv2d_reference_nchw(p, 1, H, W, x_nchw.data(), w.data(), bias.data(), r_nchw.data(),
+                                true, want_nchw.data());
+    conv::nchw_to_nhwc(nullptr, 1, OC, H, W, want_nchw.data(), want.data());
+    const double err = test::max_rel_diff(batch.data() + 5 * out_img, want.data(), out_img, 1e-3);
+    CHECK_MESSAGE(err <= tolerance(9 * C), "max rel diff ", err);
+  }
+}
+
 TEST_CASE("conv: NCHW <-> NHWC layout changes are inverse and put channels last") {
   const int64_t N = 2, C = 5, H = 3, W = 4;
   std::vector<float> x(N * C * H * W), y(x.size()), z(x.size());

@@ -22,7 +22,9 @@
 // tiles' 6×6 input patches (Bᵀ d B, all C channels) into 36 planes [tiles, C], multiplies each
 // plane by that point's transformed filter (G g Gᵀ, [C, OC], packed once at load) with the packed
 // GEMM, and transforms the 36 product planes back (Aᵀ m A) with bias, residual and ReLU fused,
-// writing only the output pixels inside the map. Both buffers are per task and stay in L2. 4× fewer
+// writing only the output pixels inside the map. Both buffers are per task and stay in L2. When the
+// filters outweigh the tiles (winograd_by_points: batch 1 in the deep layers) the same three steps
+// run one after the other over the whole layer instead, each filter plane read once. 4× fewer
 // multiplies than the GEMM path (36 per 4×4 tile against 9 per output), at the cost of a larger
 // rounding error (the transforms' constants reach 8 and 1/24; measured in
 // tests/test_kernel_conv.cpp and on ResNet50 against PyTorch, docs/KERNELS.md).
@@ -88,6 +90,16 @@ class Conv2d {
   std::vector<gemm::PackedB> wino_;    // Winograd: [block j][point ξ] the [C, nb] filter products
   std::vector<float> bias_;            // [OC], zeros when the conv has none
 };
+
+// Whether a Winograd layer of `tiles` 4×4 output tiles (all images) runs point by point: all tiles
+// transformed, then each of the 36 points' [tiles, C] × [C, OC] products, then all tiles back,
+// rather than fused per run of tiles, which streams every filter plane once per run. Taken when
+// the transformed tiles and products (36·tiles·(C + OC) floats) are at most half the filters
+// (36·C·OC). Measured on ResNet50 at batch 1, Zen 5, AVX-512: the 14×14×256 convs (16 tiles)
+// 0.80 -> 0.69 ms in the model on 1 thread, 0.45 -> 0.37 ms on 2; the 28×28×128 ones (49 tiles,
+// not taken) 0.35 -> 0.40 ms had they been. Both schedules compute every output element by the
+// same operations, so the choice changes no result (an image alone equals it in a batch).
+bool winograd_by_points(int64_t tiles, int64_t C, int64_t OC);
 
 // Whether Conv2d::pack(isa, p, ...) takes the Winograd path (p.algo, or for automatic the rule in
 // conv.cpp, measured per ISA).

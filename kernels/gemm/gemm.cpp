@@ -264,6 +264,32 @@ PackedB PackedB::pack(Isa isa, const float* b, int64_t K, int64_t N, int64_t ldb
   return p;
 }
 
+std::vector<PackedB> PackedB::pack_all(Isa isa, const std::vector<Source>& sources) {
+  const GemmConfig& cfg = gemm_config(isa);
+  size_t total = 0;
+  for (const Source& s : sources) {
+    check_pack_args(s.b, s.K, s.N, s.ldb, s.b_is_nk);
+    total += static_cast<size_t>(round_up(s.N, cfg.nr) * s.K);  // a multiple of nr floats
+  }
+  const std::shared_ptr<float> block = alloc_floats(std::max<size_t>(total, 1));
+  std::vector<PackedB> out(sources.size());
+  size_t at = 0;
+  for (size_t i = 0; i < sources.size(); ++i) {
+    const Source& s = sources[i];
+    PackedB& p = out[i];
+    p.isa_ = isa;
+    p.K_ = s.K;
+    p.N_ = s.N;
+    const size_t n = static_cast<size_t>(round_up(s.N, cfg.nr) * s.K);
+    p.bytes_ = n * sizeof(float);
+    p.data_ = std::shared_ptr<float>(block, block.get() + at);  // shares ownership of the block
+    pack_b_panels(cfg, s.b, s.K, s.N, s.ldb, s.b_is_nk, block.get() + at, 0,
+                  ceil_div(s.N, cfg.nr));
+    at += n;
+  }
+  return out;
+}
+
 int64_t rows_per_panel(Isa isa) { return gemm_config(isa).mr; }
 
 void gemm(Parallel* par, int64_t M, const float* A, int64_t lda, const PackedB& B, float* C,

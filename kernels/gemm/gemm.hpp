@@ -18,6 +18,7 @@
 // whatever the thread count, so results are bit-identical for any number of threads.
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "kernels/isa.hpp"
 #include "kernels/parallel.hpp"
@@ -43,6 +44,19 @@ class PackedB {
   PackedB& operator=(PackedB&&) noexcept;
 
   static PackedB pack(Isa isa, const float* b, int64_t K, int64_t N, int64_t ldb, bool b_is_nk);
+
+  // Several weights packed back to back in one allocation, in the order given (each as pack()
+  // would pack it; the buffer lives until the last of them is destroyed). For a layer kept as
+  // many small PackedBs (a convolution's column blocks, its 36 Winograd planes): one block of
+  // 2 MiB or more sits on huge pages, and one task's consecutive weights are consecutive in memory,
+  // where separate small allocations each sat on 4 KiB pages (a TLB miss and a restart of the
+  // hardware prefetcher every 4 KiB of weights streamed from memory).
+  struct Source {
+    const float* b;
+    int64_t K, N, ldb;
+    bool b_is_nk;
+  };
+  static std::vector<PackedB> pack_all(Isa isa, const std::vector<Source>& sources);
 
   Isa isa() const { return isa_; }
   int64_t K() const { return K_; }
