@@ -182,19 +182,24 @@ void run_task(const GemmConfig& cfg, const Plan& plan, int64_t m0, int64_t m1, i
           const float* bslice = bp + slice_offset(cfg.nr, K, N, plan.kbs, n / NR, kb);
           const float* bias = last && ep.bias ? ep.bias + n : nullptr;
           // B larger than L2 (a layer's weights, read once per forward pass): the first row
-          // panel would meet each slice cold. Each row panel's microkernel fetches its share of
-          // the next column panel's slice (which follows this one in memory) into L2 as it runs,
-          // when the row panels cover all of it; a partial fetch measured slower (M = 16), as did
-          // fetching B that stays in cache (the convolutions' blocks). Measured on Zen 5,
-          // AVX-512: DistilBERT 128 tokens batch 1, 1 thread 46.9 -> 44.4 ms (AVX2: 96.0 -> 88.7).
-          const int64_t share = kc / 4 * 16, slice = kc * NR;  // floats: kc / 4 lines per call
-          const float* next = plan.stream_b && n + NR < jc1 && panels * share >= slice
-                                  ? bslice + slice
-                                  : nullptr;
+          // panel would meet each slice cold. Row panels spread evenly over the block fetch the
+          // next column panel's slice (which follows this one in memory) into L2 as they run, a
+          // line per step of k each, when there are enough of them to cover it (AVX-512: 2,
+          // AVX2: 1). Not for B that stays in cache (measured slower on the convolutions'
+          // blocks). Measured on Zen 5, AVX-512: DistilBERT 128 tokens batch 1, 1 thread 46.9 ->
+          // 44.4 ms (AVX2: 96.0 -> 88.7) with a line per 4 steps of k over every panel; at one
+          // line per step the GEMMs of 16 rows fetch too: DistilBERT 16 tokens batch 1, 1 thread
+          // 8.3 -> 5.9 ms, 2 threads 4.8 -> 4.3; ResNet50 batch 1 2% faster.
+          const int64_t share = kc / 4 * 64, slice = kc * NR;  // floats: 4·⌊kc/4⌋ lines a call
+          const int64_t fetchers = share > 0 ? ceil_div(slice, share) : 0;
+          const bool fetch = plan.stream_b && n + NR < jc1 && fetchers > 0 && panels >= fetchers;
+          const int64_t every = fetch ? panels / fetchers : 1;
           int64_t m = ic;
           for (int64_t i = 0; i < panels; m += height(i), ++i) {
             const int64_t rows = height(i);
-            const float* pf = next && i * share < slice ? next + i * share : nullptr;
+            const float* pf = fetch && i % every == 0 && i / every < fetchers
+                                  ? bslice + slice + i / every * share
+                                  : nullptr;
             // The first column panel meets each A panel first (from L3 or memory): fetch the
             // next panel's rows while this one computes.
             if (n == jc && i + 1 < panels)

@@ -89,10 +89,13 @@ void f32_gemm_x32__avx512f(int64_t kc, const float* a, int64_t lda, const float*
   int64_t k = 0;
   if (prefetch)
     for (; k + 4 <= kc; k += 4) {
-      _mm_prefetch(reinterpret_cast<const char*>(prefetch + k * 4), _MM_HINT_T1);  // line k / 4
+      _mm_prefetch(reinterpret_cast<const char*>(prefetch + k * 16), _MM_HINT_T1);  // line k
       step();
+      _mm_prefetch(reinterpret_cast<const char*>(prefetch + k * 16 + 16), _MM_HINT_T1);
       step();
+      _mm_prefetch(reinterpret_cast<const char*>(prefetch + k * 16 + 32), _MM_HINT_T1);
       step();
+      _mm_prefetch(reinterpret_cast<const char*>(prefetch + k * 16 + 48), _MM_HINT_T1);
       step();
     }
 #pragma GCC unroll 4

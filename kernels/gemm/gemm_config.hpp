@@ -23,8 +23,8 @@
 //   init may equal c (continuing a K block, or a residual aliasing C). The K sum starts from zero
 //   and init is added after it, so the tile of C is only touched (prefetched first) at the end.
 //   prefetch: null, or memory the caller will read next (B's next column panel); the vector
-//   kernels fetch its first kc / 4 cache lines (prefetch + 16·i, i < kc / 4) into L2 while their
-//   K loop runs, one line per 4 steps of k. A hint only: never dereferenced, results unchanged.
+//   kernels fetch its first 4·⌊kc / 4⌋ cache lines (prefetch + 16·i) into L2 while their K loop
+//   runs, one line per step of k. A hint only: never dereferenced, results unchanged.
 #include <cstdint>
 
 #include "kernels/gemm/gemm.hpp"
