@@ -211,7 +211,7 @@ void Conv2d::run_winograd(Parallel* par, int64_t N, int64_t H, int64_t W, const 
     float* v = v_buf.data();
     float* m = m_buf.data();
     parallel_for(par, T, [&](int64_t t) { tiles.input(uk, x, C, t, v + t * C, T * C); });
-    parallel_for_2d(par, 36, blocks, [&](int64_t xi, int64_t j) {
+    parallel_for_2d(par, blocks, 36, [&](int64_t j, int64_t xi) {  // the order of wino_
       gemm::gemm(nullptr, T, v + xi * T * C, C, wino_[j * 36 + xi],
                  m + xi * T * OC + j * block_n, OC);
     });
