@@ -332,6 +332,53 @@ TEST_CASE("gemm: PackedB rejects bad arguments and records its ISA") {
   }
 }
 
+TEST_CASE("gemm: PackedB::pack_all packs each weight as pack() does, in one block that outlives the vector") {
+  // Shapes across NR and KC tails, both layouts.
+  struct Src {
+    int64_t K, N;
+    bool nk;
+  };
+  const std::vector<Src> shapes = {{5, 3, false}, {1100, 40, true}, {64, 128, false}, {7, 33, true}};
+  std::vector<std::vector<float>> data;
+  std::vector<PackedB::Source> sources;
+  uint64_t seed = 40;
+  for (const Src& s : shapes) {
+    data.push_back(test::random_floats(s.K * s.N, seed++));
+    sources.push_back({data.back().data(), s.K, s.N, s.nk ? s.K : s.N, s.nk});
+  }
+  for (Isa isa : test::supported_isas()) {
+    INFO(isa_name(isa));
+    PackedB kept;
+    {
+      std::vector<PackedB> all = PackedB::pack_all(isa, sources);
+      REQUIRE(all.size() == shapes.size());
+      for (size_t i = 0; i < all.size(); ++i) {
+        const PackedB one = PackedB::pack(isa, data[i].data(), shapes[i].K, shapes[i].N,
+                                          sources[i].ldb, shapes[i].nk);
+        CHECK(all[i].isa() == isa);
+        CHECK(all[i].K() == shapes[i].K);
+        CHECK(all[i].N() == shapes[i].N);
+        REQUIRE(all[i].bytes() == one.bytes());
+        CHECK(std::memcmp(all[i].data(), one.data(), one.bytes()) == 0);
+        if (i > 0) CHECK(all[i].data() == all[i - 1].data() + all[i - 1].bytes() / sizeof(float));
+      }
+      kept = std::move(all[1]);
+    }
+    // The block lives while any of its PackedBs does (ASan checks the read).
+    const int64_t M = 3, K = shapes[1].K, N = shapes[1].N;
+    const auto a = test::random_floats(M * K, 77);
+    std::vector<float> c(M * N), want(M * N);
+    gemm::gemm(nullptr, M, a.data(), K, kept, c.data(), N);
+    const PackedB ref = PackedB::pack(isa, data[1].data(), K, N, K, true);
+    gemm::gemm(nullptr, M, a.data(), K, ref, want.data(), N);
+    CHECK(c == want);
+  }
+  auto bad = sources;
+  bad.push_back({nullptr, 4, 3, 3, false});
+  CHECK_THROWS_AS(PackedB::pack_all(Isa::scalar, bad), std::invalid_argument);
+  CHECK(PackedB::pack_all(Isa::scalar, {}).empty());
+}
+
 TEST_CASE("gemm: relu keeps NaN (as torch.relu), so a NaN weight cannot hide in a finite result") {
   const float nan = std::numeric_limits<float>::quiet_NaN();
   const int64_t M = 7, N = 19, K = 5;
