@@ -186,13 +186,15 @@ TEST_CASE("conv: 3x3 stride 1 by Winograd F(4,3) and by the GEMM path, both agai
 }
 
 TEST_CASE("conv: Winograd point by point and fused give the same bits (an image alone = in a batch)") {
-  // One 14x14 map has 16 tiles: few against 256x256 filters, so it runs point by point; eight
-  // images are 128 tiles and run fused. Both schedules, on every ISA and thread count, must give
+  // One 14x14 map has 16 tiles: few against 256x256 filters, so it runs point by point; nine
+  // images are 144 tiles and run fused. Both schedules, on every ISA and thread count, must give
   // each image the same bits, and agree with the reference.
-  const int64_t N = 8, H = 14, W = 14, C = 256, OC = 256;
+  const int64_t N = 9, H = 14, W = 14, C = 256, OC = 256;
   REQUIRE(conv::winograd_by_points(16, C, OC));
   REQUIRE(!conv::winograd_by_points(N * 16, C, OC));
   CHECK(!conv::winograd_by_points(49, 128, 128));  // ResNet50's second stage at batch 1: fused
+  CHECK(conv::winograd_by_points(128, 256, 256));  // its third stage at batch 8: 9.4 MB of filters
+  CHECK(!conv::winograd_by_points(129, 256, 256));
   conv::ConvParams p = params(C, OC, 3, 1, 1);
   p.algo = conv::ConvAlgo::winograd;
   const auto x = test::random_floats(N * H * W * C, 31);

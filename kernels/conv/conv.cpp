@@ -140,7 +140,9 @@ static int64_t winograd_tasks(Isa isa, int64_t T, int64_t C, int64_t blocks, int
 }
 
 bool winograd_by_points(int64_t tiles, int64_t C, int64_t OC) {
-  return 2 * tiles * (C + OC) <= C * OC;
+  const int64_t planes = tiles * (C + OC), filters = C * OC;  // floats per point
+  constexpr int64_t kFarBeyondL2 = int64_t{8} << 20;          // bytes of transformed filters
+  return 2 * planes <= filters || (planes <= filters && 36 * filters * 4 >= kFarBeyondL2);
 }
 
 namespace {

@@ -95,10 +95,13 @@ class Conv2d {
 // transformed, then each of the 36 points' [tiles, C] × [C, OC] products, then all tiles back,
 // rather than fused per run of tiles, which streams every filter plane once per run. Taken when
 // the transformed tiles and products (36·tiles·(C + OC) floats) are at most half the filters
-// (36·C·OC). Measured on ResNet50 at batch 1, Zen 5, AVX-512: the 14×14×256 convs (16 tiles)
-// 0.80 -> 0.69 ms in the model on 1 thread, 0.45 -> 0.37 ms on 2; the 28×28×128 ones (49 tiles,
-// not taken) 0.35 -> 0.40 ms had they been. Both schedules compute every output element by the
-// same operations, so the choice changes no result (an image alone equals it in a batch).
+// (36·C·OC), or at most all of them where the filters are far beyond L2 (8 MiB and more, whose
+// re-reads come from L3 or memory). Measured in ResNet50 on Zen 5, AVX-512: the 14×14×256 convs
+// at batch 1 (16 tiles, 9.4 MB of filters) 0.80 -> 0.69 ms on 1 thread, 0.45 -> 0.37 ms on 2; at
+// batch 8 (128 tiles) 4.1 -> 3.7 ms and 2.12 -> 1.93 ms (the model 1-2% faster); the 28×28×128
+// ones at batch 1 (49 tiles, 2.4 MB, not taken) 0.33 -> 0.41 ms had they been. Both schedules
+// compute every output element by the same operations, so the choice changes no result (an image
+// alone equals it in a batch).
 bool winograd_by_points(int64_t tiles, int64_t C, int64_t OC);
 
 // Whether Conv2d::pack(isa, p, ...) takes the Winograd path (p.algo, or for automatic the rule in
