@@ -11,6 +11,7 @@
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "kernels/gemm/gemm_config.hpp"
 #include "kernels/memory.hpp"
@@ -243,31 +244,13 @@ void check_pack_args(const float* b, int64_t K, int64_t N, int64_t ldb, bool b_i
 
 }  // namespace
 
-struct PackedBAccess {
-  static PackedB make(Isa isa, int64_t K, int64_t N, int nr) {
-    PackedB p;
-    p.isa_ = isa;
-    p.K_ = K;
-    p.N_ = N;
-    const size_t n = static_cast<size_t>(round_up(N, nr) * K);
-    p.bytes_ = n * sizeof(float);
-    p.data_ = alloc_floats(n);
-    return p;
-  }
-  static float* data(PackedB& p) { return p.data_.get(); }
-};
-
 PackedB::PackedB() = default;
 PackedB::~PackedB() = default;
 PackedB::PackedB(PackedB&&) noexcept = default;
 PackedB& PackedB::operator=(PackedB&&) noexcept = default;
 
 PackedB PackedB::pack(Isa isa, const float* b, int64_t K, int64_t N, int64_t ldb, bool b_is_nk) {
-  check_pack_args(b, K, N, ldb, b_is_nk);
-  const GemmConfig& cfg = gemm_config(isa);
-  PackedB p = PackedBAccess::make(isa, K, N, cfg.nr);
-  pack_b_panels(cfg, b, K, N, ldb, b_is_nk, PackedBAccess::data(p), 0, ceil_div(N, cfg.nr));
-  return p;
+  return std::move(pack_all(isa, {{b, K, N, ldb, b_is_nk}}).front());
 }
 
 std::vector<PackedB> PackedB::pack_all(Isa isa, const std::vector<Source>& sources) {

@@ -66,7 +66,6 @@ class PackedB {
   size_t bytes() const { return bytes_; }
 
  private:
-  friend struct PackedBAccess;
   Isa isa_ = Isa::scalar;
   int64_t K_ = 0, N_ = 0;
   size_t bytes_ = 0;
