@@ -15,9 +15,11 @@ void f32_winograd_f4x3_output_c16__avx512(const float* m, int64_t ldm, int64_t C
   impl::output_tile<simd::F32x16>(m, ldm, C, bias, dst, res, relu);
 }
 
-// block_n 128: at batch 1 the two threads each stream half of a 256-channel layer's filters
-// (9.4 MB transformed) instead of all of them for half the tiles. ResNet50 batch 1 (Zen 5,
-// alternating): 2 threads 1-2% faster (17.50 -> 17.28 ms), 1 thread 32.28 -> 32.00, batch 8 equal.
+// block_n 128: chosen when ResNet50's 256-channel layers ran fused at batch 1 (the two threads
+// then each streamed half of a layer's 9.4 MB of filters: 2 threads 17.50 -> 17.28 ms against
+// 256). Those layers now run point by point at batches 1 and 8 (conv.cpp), where the block only
+// sizes the product tasks: 128 and 256 measured equal within 1% since (Zen 5, alternating;
+// batch 1, 1 thread 31.40 / 31.32 ms, 2 threads 20.19 / 19.96; batch 8, 2 threads 122.3 / 122.8).
 const WinogradConfig kConfig = {Isa::avx512, 128, f32_winograd_f4x3_input_c16__avx512,
                                 f32_winograd_f4x3_output_c16__avx512, "f32_winograd_f4x3_c16__avx512"};
 

@@ -30,9 +30,9 @@ namespace tern::conv {
 
 struct WinogradConfig {
   Isa isa;
-  // Output channels per packed filter block and per task (conv.cpp). Each task streams its block's
-  // 36 filter planes; narrower blocks share a layer's filters out among the threads when there
-  // are few tiles (batch 1), at the cost of one input transform per block.
+  // Output channels per packed filter block and per task (conv.cpp). A fused task streams its
+  // block's 36 filter planes, and each block costs the fused schedule one input transform of its
+  // tiles; point by point, a block only sizes the product tasks.
   int64_t block_n;
   void (*input)(const float* const* rows, int64_t x0, int64_t W, int64_t C, float* v,
                 int64_t ldv);
