@@ -93,8 +93,15 @@ void f32_gemm_x16__avx2_fma(int64_t kc, const float* a, int64_t lda, const float
       acc1[r] = _mm256_add_ps(acc1[r], bias1);
     }
   }
+  // ReLU on the accumulators as they are stored (maxps returns its second operand, the value, if
+  // it is NaN, as torch.relu); other activations in a second pass below.
+  const bool relu = act == Activation::relu;
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r) {
+    if (relu) {
+      acc0[r] = _mm256_max_ps(_mm256_setzero_ps(), acc0[r]);
+      acc1[r] = _mm256_max_ps(_mm256_setzero_ps(), acc1[r]);
+    }
     if (full) {
       _mm256_storeu_ps(c + r * ldc, acc0[r]);
       _mm256_storeu_ps(c + r * ldc + 8, acc1[r]);
@@ -103,9 +110,9 @@ void f32_gemm_x16__avx2_fma(int64_t kc, const float* a, int64_t lda, const float
       _mm256_maskstore_ps(c + r * ldc + 8, m1, acc1[r]);
     }
   }
-  // Activation as a second pass over the tile just stored (in L1): keeps the accumulator arrays
-  // out of any loop the compiler does not unroll, so they stay in registers.
-  if (act != Activation::none) {
+  // GELU as a second pass over the tile just stored (in L1): keeps the accumulator arrays out of
+  // any loop the compiler does not unroll, so they stay in registers.
+  if (act != Activation::none && !relu) {
     for (int r = 0; r < R; ++r) {
       float* row = c + r * ldc;
       if (full) {
