@@ -134,56 +134,65 @@ TEST_CASE("kernel configs: pool max/sum variants equal the scalar ones bit for b
 
 TEST_CASE("kernel configs: Winograd input/output transforms equal the scalar ones bit for bit") {
   // One tile of a W=5 map whose left column is padding (x0 = -1) and whose top row is missing:
-  // the transforms must read only the image, and every ISA must give the scalar variant's bits.
+  // the transforms must read only the image, and every ISA must give the scalar variant's bits,
+  // for F(4,3) (6x6 input tile, 36 points, 4x4 output) and F(2,3) (4x4, 16, 2x2).
   for (Isa isa : isas_to_test()) {
     CAPTURE(isa_name(isa));
     const int64_t block_n = conv::winograd_config(isa).block_n;
     CHECK(block_n >= 16);  // a task's filter block: whole vectors of output channels
     CHECK(block_n % 16 == 0);
   }
-  for (int64_t C : {1, 7, 8, 16, 33, 64}) {
-    CAPTURE(C);
-    const int64_t W = 5, ldv = C + 2;
-    const auto img = test::random_floats(6 * W * C, 80 + C, -2.f, 2.f);
-    const float* rows[6] = {nullptr};
-    for (int i = 1; i < 6; ++i) rows[i] = img.data() + i * W * C;
-    const auto m = test::random_floats(36 * ldv, 90 + C, -2.f, 2.f);
-    const auto bias = test::random_floats(C, 95 + C, -1.f, 1.f);
-    const auto res_img = test::random_floats(16 * C, 97 + C, -1.f, 1.f);
-    const float* res[16];
-    for (int k = 0; k < 16; ++k) res[k] = res_img.data() + k * C;
-    auto run = [&](Isa isa, std::vector<float>& v, std::vector<float>& y) {
-      v.assign(36 * ldv, 5.f);
-      y.assign(16 * C + 1, 3.f);
-      float* dst[16];
-      for (int k = 0; k < 16; ++k) dst[k] = k == 5 ? nullptr : y.data() + k * C;  // one skipped
-      conv::winograd_config(isa).input(rows, -1, W, C, v.data(), ldv);
-      conv::winograd_config(isa).output(m.data(), ldv, C, bias.data(), dst, res, true);
-    };
-    std::vector<float> want_v, want_y;
-    run(Isa::scalar, want_v, want_y);
-    // The scalar variant against the definition: v = Bᵀ d B at point (1, 2), from the image.
-    {
-      const double BT[6][6] = {{4, 0, -5, 0, 1, 0},  {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0},
-                               {0, -2, -1, 2, 1, 0}, {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1}};
-      const int64_t c = C - 1;
-      double want = 0;
-      for (int i = 0; i < 6; ++i)
-        for (int j = 0; j < 6; ++j) {
-          const double d = (i >= 1 && j >= 1) ? rows[i][(j - 1) * C + c] : 0.0;
-          want += BT[1][i] * d * BT[2][j];
-        }
-      CHECK(want_v[(6 * 1 + 2) * ldv + c] == doctest::Approx(want).epsilon(1e-5));
-    }
-    CHECK(want_y[5 * C] == 3.f);  // the skipped pixel is not written
-    CHECK(want_y[16 * C] == 3.f);
-    CHECK(want_v[C] == 5.f);      // nothing between the planes either
-    for (Isa isa : isas_to_test()) {
-      CAPTURE(isa_name(isa));
-      std::vector<float> v, y;
-      run(isa, v, y);
-      CHECK(std::memcmp(v.data(), want_v.data(), v.size() * sizeof(float)) == 0);
-      CHECK(std::memcmp(y.data(), want_y.data(), y.size() * sizeof(float)) == 0);
+  // Bᵀ of each tile size (winograd_config.hpp), for the definition check below.
+  const double BT4[6][6] = {{4, 0, -5, 0, 1, 0},  {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0},
+                            {0, -2, -1, 2, 1, 0}, {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1}};
+  const double BT2[4][4] = {{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}};
+  for (int tile : {4, 2}) {
+    const int A = tile + 2, P = A * A, outs = tile * tile;
+    for (int64_t C : {1, 7, 8, 16, 33, 64}) {
+      CAPTURE(tile);
+      CAPTURE(C);
+      const int64_t W = 5, ldv = C + 2;
+      const auto img = test::random_floats(A * W * C, 80 + C, -2.f, 2.f);
+      const float* rows[6] = {nullptr};
+      for (int i = 1; i < A; ++i) rows[i] = img.data() + i * W * C;
+      const auto m = test::random_floats(P * ldv, 90 + C, -2.f, 2.f);
+      const auto bias = test::random_floats(C, 95 + C, -1.f, 1.f);
+      const auto res_img = test::random_floats(outs * C, 97 + C, -1.f, 1.f);
+      const float* res[16];
+      for (int k = 0; k < outs; ++k) res[k] = res_img.data() + k * C;
+      auto run = [&](Isa isa, std::vector<float>& v, std::vector<float>& y) {
+        v.assign(P * ldv, 5.f);
+        y.assign(outs * C + 1, 3.f);
+        float* dst[16];
+        for (int k = 0; k < outs; ++k) dst[k] = k == 1 ? nullptr : y.data() + k * C;  // skipped
+        const conv::WinogradTransforms& uk = conv::winograd_config(isa).tile(tile);
+        uk.input(rows, -1, W, C, v.data(), ldv);
+        uk.output(m.data(), ldv, C, bias.data(), dst, res, true);
+      };
+      std::vector<float> want_v, want_y;
+      run(Isa::scalar, want_v, want_y);
+      // The scalar variant against the definition: v = Bᵀ d B at point (1, 2), from the image.
+      {
+        auto bt = [&](int r, int c) { return tile == 4 ? BT4[r][c] : BT2[r][c]; };
+        const int64_t c = C - 1;
+        double want = 0;
+        for (int i = 0; i < A; ++i)
+          for (int j = 0; j < A; ++j) {
+            const double d = (i >= 1 && j >= 1) ? rows[i][(j - 1) * C + c] : 0.0;
+            want += bt(1, i) * d * bt(2, j);
+          }
+        CHECK(want_v[(A * 1 + 2) * ldv + c] == doctest::Approx(want).epsilon(1e-5));
+      }
+      CHECK(want_y[1 * C] == 3.f);  // the skipped pixel is not written
+      CHECK(want_y[outs * C] == 3.f);
+      CHECK(want_v[C] == 5.f);  // nothing between the planes either
+      for (Isa isa : isas_to_test()) {
+        CAPTURE(isa_name(isa));
+        std::vector<float> v, y;
+        run(isa, v, y);
+        CHECK(std::memcmp(v.data(), want_v.data(), v.size() * sizeof(float)) == 0);
+        CHECK(std::memcmp(y.data(), want_y.data(), y.size() * sizeof(float)) == 0);
+      }
     }
   }
 }

@@ -68,6 +68,7 @@ void check_case(const ConvCase& c, ThreadPool& pool2, ThreadPool& pool3, uint64_
     const conv::Conv2d conv = conv::Conv2d::pack(isa, p, w.data(), bias.data());
     CHECK(conv.k() == K);
     CHECK(conv.winograd() == conv::use_winograd(isa, p));
+    CHECK(conv.winograd_tile() == conv::winograd_tile(isa, p));
     std::vector<float> y1(want.size(), 1e30f);
     conv.run(nullptr, c.N, c.H, c.W, x.data(), y1.data(), c.residual ? r.data() : nullptr, c.relu);
     const double err = test::max_rel_diff(y1.data(), want.data(), want.size(), 1e-3);
@@ -149,8 +150,8 @@ TEST_CASE("conv: random shapes across the column-block boundary and odd sizes") 
   }
 }
 
-TEST_CASE("conv: 3x3 stride 1 by Winograd F(4,3) and by the GEMM path, both against the reference") {
-  // Map sizes around the 4x4 tile (1..9, partial tiles on both edges), channel counts off the
+TEST_CASE("conv: 3x3 stride 1 by Winograd F(4,3), F(2,3) and the GEMM path, all against the reference") {
+  // Map sizes around the 4x4 and 2x2 tiles (1..9, partial tiles on both edges), channel counts off the
   // vector width (tails), output channels across the Winograd column block (128 wide on AVX-512, 256 on AVX2 and scalar), batches > 1.
   const std::vector<ConvCase> cases = {
       {"1x1 map", 1, 1, 1, params(16, 16, 3, 1, 1), false, true},
@@ -166,15 +167,21 @@ TEST_CASE("conv: 3x3 stride 1 by Winograd F(4,3) and by the GEMM path, both agai
   ThreadPool pool2(2), pool3(3);
   uint64_t seed = 900;
   for (ConvCase c : cases)
-    for (conv::ConvAlgo algo : {conv::ConvAlgo::winograd, conv::ConvAlgo::gemm}) {
+    for (conv::ConvAlgo algo :
+         {conv::ConvAlgo::winograd, conv::ConvAlgo::winograd_f2, conv::ConvAlgo::gemm}) {
       c.p.algo = algo;
-      c.what = algo == conv::ConvAlgo::winograd ? "winograd" : "gemm";
+      c.what = algo == conv::ConvAlgo::winograd      ? "winograd F(4,3)"
+               : algo == conv::ConvAlgo::winograd_f2 ? "winograd F(2,3)"
+                                                     : "gemm";
       check_case(c, pool2, pool3, seed += 10);
     }
   conv::ConvParams p = params(16, 16, 3, 1, 1);
-  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512}) CHECK(conv::use_winograd(isa, p));
-  CHECK(!conv::use_winograd(Isa::avx512, params(512, 512, 3, 1, 1)));  // measured: see conv.cpp
-  CHECK(conv::use_winograd(Isa::avx2, params(512, 512, 3, 1, 1)));
+  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512}) CHECK(conv::winograd_tile(isa, p) == 4);
+  // measured: see conv.cpp
+  CHECK(conv::winograd_tile(Isa::avx512, params(256, 256, 3, 1, 1)) == 4);
+  CHECK(conv::winograd_tile(Isa::avx512, params(512, 512, 3, 1, 1)) == 2);
+  CHECK(conv::winograd_tile(Isa::avx2, params(512, 512, 3, 1, 1)) == 4);
+  CHECK(conv::use_winograd(Isa::avx512, params(512, 512, 3, 1, 1)));
   p.algo = conv::ConvAlgo::gemm;
   CHECK(!conv::use_winograd(Isa::avx2, p));
   CHECK(!conv::use_winograd(Isa::avx2, params(64, 64, 3, 2, 1)));
@@ -186,44 +193,57 @@ TEST_CASE("conv: 3x3 stride 1 by Winograd F(4,3) and by the GEMM path, both agai
 }
 
 TEST_CASE("conv: Winograd point by point and fused give the same bits (an image alone = in a batch)") {
-  // One 14x14 map has 16 tiles: few against 256x256 filters, so it runs point by point; nine
-  // images are 144 tiles and run fused. Both schedules, on every ISA and thread count, must give
-  // each image the same bits, and agree with the reference.
-  const int64_t N = 9, H = 14, W = 14, C = 256, OC = 256;
-  REQUIRE(conv::winograd_by_points(16, C, OC));
-  REQUIRE(!conv::winograd_by_points(N * 16, C, OC));
-  CHECK(!conv::winograd_by_points(49, 128, 128));  // ResNet50's second stage at batch 1: fused
-  CHECK(conv::winograd_by_points(128, 256, 256));  // its third stage at batch 8: 9.4 MB of filters
-  CHECK(!conv::winograd_by_points(129, 256, 256));
-  conv::ConvParams p = params(C, OC, 3, 1, 1);
-  p.algo = conv::ConvAlgo::winograd;
-  const auto x = test::random_floats(N * H * W * C, 31);
-  const auto w = test::random_floats(OC * C * 9, 32, -1.f / 48, 1.f / 48);
-  const auto bias = test::random_floats(OC, 33, -0.5f, 0.5f);
-  const auto res = test::random_floats(N * H * W * OC, 34);
-  ThreadPool pool2(2);
-  const int64_t in_img = H * W * C, out_img = H * W * OC;
-  for (Isa isa : test::supported_isas()) {
-    INFO(isa_name(isa));
-    const conv::Conv2d conv = conv::Conv2d::pack(isa, p, w.data(), bias.data());
-    std::vector<float> batch(N * out_img, 1e30f);
-    conv.run(&pool2, N, H, W, x.data(), batch.data(), res.data(), true);
-    for (int64_t n : {int64_t{0}, int64_t{5}})
-      for (ThreadPool* tp : {static_cast<ThreadPool*>(nullptr), &pool2}) {
-        std::vector<float> one(out_img, 1e30f);
-        conv.run(tp, 1, H, W, x.data() + n * in_img, one.data(), res.data() + n * out_img, true);
-        CHECK_MESSAGE(std::equal(one.begin(), one.end(), batch.begin() + n * out_img),
-                      "image ", n, " alone differs from it in the batch");
-      }
-    // Image 5 against the reference (the batch path against it is in the cases above).
-    std::vector<float> x_nchw(in_img), r_nchw(out_img), want_nchw(out_img), want(out_img);
-    conv::nhwc_to_nchw(1, C, H, W, x.data() + 5 * in_img, x_nchw.data());
-    conv::nhwc_to_nchw(1, OC, H, W, res.data() + 5 * out_img, r_nchw.data());
-    conv::conv2d_reference_nchw(p, 1, H, W, x_nchw.data(), w.data(), bias.data(), r_nchw.data(),
-                                true, want_nchw.data());
-    conv::nchw_to_nhwc(nullptr, 1, OC, H, W, want_nchw.data(), want.data());
-    const double err = test::max_rel_diff(batch.data() + 5 * out_img, want.data(), out_img, 1e-3);
-    CHECK_MESSAGE(err <= tolerance(9 * C), "max rel diff ", err);
+  // F(4,3): one 14x14 map has 16 tiles, few against 256x256 filters, so it runs point by point;
+  // nine images are 144 tiles and run fused. F(2,3): one 7x7 map has 16 tiles against 512x512
+  // filters (by points), seventeen have 272 (fused). Both schedules, on every ISA and thread count,
+  // must give each image the same bits, and agree with the reference.
+  CHECK(!conv::winograd_by_points(36, 49, 128, 128));  // ResNet50's second stage at batch 1: fused
+  CHECK(conv::winograd_by_points(36, 128, 256, 256));  // its third stage at batch 8: 9.4 MB of filters
+  CHECK(!conv::winograd_by_points(36, 129, 256, 256));
+  CHECK(conv::winograd_by_points(16, 128, 512, 512));  // its fourth stage at batch 8 (F(2,3))
+  struct Case {
+    conv::ConvAlgo algo;
+    int points;
+    int64_t N, H, C;
+  };
+  for (const Case& k : {Case{conv::ConvAlgo::winograd, 36, 9, 14, 256},
+                        Case{conv::ConvAlgo::winograd_f2, 16, 17, 7, 512}}) {
+    const int64_t N = k.N, H = k.H, W = k.H, C = k.C, OC = k.C;
+    CAPTURE(k.points);
+    REQUIRE(conv::winograd_by_points(k.points, 16, C, OC));
+    REQUIRE(!conv::winograd_by_points(k.points, N * 16, C, OC));
+    conv::ConvParams p = params(C, OC, 3, 1, 1);
+    p.algo = k.algo;
+    const auto x = test::random_floats(N * H * W * C, 31);
+    const auto w = test::random_floats(OC * C * 9, 32, -1.f / 48, 1.f / 48);
+    const auto bias = test::random_floats(OC, 33, -0.5f, 0.5f);
+    const auto res = test::random_floats(N * H * W * OC, 34);
+    ThreadPool pool2(2);
+    const int64_t in_img = H * W * C, out_img = H * W * OC;
+    for (Isa isa : test::supported_isas()) {
+      INFO(isa_name(isa));
+      const conv::Conv2d conv = conv::Conv2d::pack(isa, p, w.data(), bias.data());
+      std::vector<float> batch(N * out_img, 1e30f);
+      conv.run(&pool2, N, H, W, x.data(), batch.data(), res.data(), true);
+      for (int64_t n : {int64_t{0}, int64_t{5}})
+        for (ThreadPool* tp : {static_cast<ThreadPool*>(nullptr), &pool2}) {
+          std::vector<float> one(out_img, 1e30f);
+          conv.run(tp, 1, H, W, x.data() + n * in_img, one.data(), res.data() + n * out_img,
+                   true);
+          CHECK_MESSAGE(std::equal(one.begin(), one.end(), batch.begin() + n * out_img),
+                        "image ", n, " alone differs from it in the batch");
+        }
+      // Image 5 against the reference (the batch path against it is in the cases above).
+      std::vector<float> x_nchw(in_img), r_nchw(out_img), want_nchw(out_img), want(out_img);
+      conv::nhwc_to_nchw(1, C, H, W, x.data() + 5 * in_img, x_nchw.data());
+      conv::nhwc_to_nchw(1, OC, H, W, res.data() + 5 * out_img, r_nchw.data());
+      conv::conv2d_reference_nchw(p, 1, H, W, x_nchw.data(), w.data(), bias.data(),
+                                  r_nchw.data(), true, want_nchw.data());
+      conv::nchw_to_nhwc(nullptr, 1, OC, H, W, want_nchw.data(), want.data());
+      const double err =
+          test::max_rel_diff(batch.data() + 5 * out_img, want.data(), out_img, 1e-3);
+      CHECK_MESSAGE(err <= tolerance(9 * C), "max rel diff ", err);
+    }
   }
 }
 

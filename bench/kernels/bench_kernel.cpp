@@ -13,11 +13,12 @@
 // them). --json prints one object per shape, one per line: kernel, isa, threads, M, N, K, iters,
 // best_ms, median_ms, gflops (best), median_gflops, peak_gflops, fraction_of_peak (best),
 // eigen_gflops (best), eigen_threads, speedup_vs_eigen (best over best).
-// conv: the convolution as the model runs it (ConvAlgo::automatic: Winograd F(4,3) where
-// use_winograd picks it) alternately with the im2col + GEMM path on the same shape as the
-// baseline; GFLOP/s counts the direct convolution's 2·N·OH·OW·OC·C·K·K, so Winograd can exceed
-// the FMA peak. JSON: kernel, algo, isa, threads, N, H, W, C, OC, k, stride, best_ms, median_ms,
-// gflops, peak_gflops, fraction_of_peak, gemm_path_ms, speedup_vs_gemm_path.
+// conv: the convolution as the model runs it (ConvAlgo::automatic: Winograd F(4,3) or F(2,3)
+// where winograd_tile picks it; the table's algo: wino-f4, wino-f2 or gemm) alternately with the
+// im2col + GEMM path on the same shape as the baseline; GFLOP/s counts the direct convolution's
+// 2·N·OH·OW·OC·C·K·K, so Winograd can exceed the FMA peak. JSON: kernel, algo (winograd or gemm),
+// winograd_tile (4, 2 or 0), isa, threads, N, H, W, C, OC, k, stride, best_ms, median_ms, gflops,
+// peak_gflops, fraction_of_peak, gemm_path_ms, speedup_vs_gemm_path.
 // attention: self-attention over B sequences of T tokens, H heads of D channels, laid out as the
 // encoders run it (q, k, v side by side in one [B·T, 3·H·D] buffer); GFLOP/s counts the two
 // matmuls, 4·B·H·T²·D (the softmax's exps are left out, as in the models' FLOP counts). No
@@ -56,8 +57,9 @@ const char kHelp[] =
     "Tern's. Reports the fastest run's GFLOP/s (and the median's).\n"
     "gemm: B packed once beforehand; gemm_unpacked: B packed inside every call.\n"
     "Default shapes: squares 256..2048 and model shapes.\n"
-    "conv: the convolution as models run it (Winograd F(4,3) for the 3x3 stride-1 convs it\n"
-    "picks) against the im2col + GEMM path, alternately; GFLOP/s of the direct convolution.\n"
+    "conv: the convolution as models run it (Winograd F(4,3) or F(2,3) for the 3x3 stride-1\n"
+    "convs it picks) against the im2col + GEMM path, alternately; GFLOP/s of the direct\n"
+    "convolution.\n"
     "Default: ResNet50's convolutions at batch 1 (pad k/2).\n"
     "attention: B sequences of T tokens, H heads of D channels, as the encoders run it;\n"
     "GFLOP/s of its two matmuls (4·B·H·T²·D). Default: DistilBERT's and ViT-B/16's shapes.\n"
@@ -250,7 +252,9 @@ int bench_conv(std::vector<ConvShape> convs, int threads, int iters_opt, bool js
         [&] { base.run(&pool, s.N, s.H, s.W, x.data(), y.data(), nullptr, true); }, iters);
     const double flop = 2.0 * s.N * OH * OW * s.OC * s.C * s.k * s.k;
     const double gflops = flop / t.best * 1e-9;
-    const char* algo = model.winograd() ? "winograd" : "gemm";
+    const char* algo = model.winograd_tile() == 4   ? "wino-f4"
+                       : model.winograd_tile() == 2 ? "wino-f2"
+                                                    : "gemm";
     char name[96];
     std::snprintf(name, sizeof name, "%lldx%lldx%lldx%lldx%lldx%lldx%lld", (long long)s.N,
                   (long long)s.H, (long long)s.W, (long long)s.C, (long long)s.OC, (long long)s.k,
@@ -258,7 +262,8 @@ int bench_conv(std::vector<ConvShape> convs, int threads, int iters_opt, bool js
     if (json) {
       nlohmann::json j;
       j["kernel"] = "conv";
-      j["algo"] = algo;
+      j["algo"] = model.winograd() ? "winograd" : "gemm";
+      j["winograd_tile"] = model.winograd_tile();  // m of F(m,3), 0 on the GEMM path
       j["isa"] = isa_name(isa);
       j["threads"] = threads;
       j["N"] = s.N, j["H"] = s.H, j["W"] = s.W, j["C"] = s.C, j["OC"] = s.OC;

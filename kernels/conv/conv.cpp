@@ -17,18 +17,30 @@ bool winograd_shape(const ConvParams& p) {
 
 }  // namespace
 
-bool use_winograd(Isa isa, const ConvParams& p) {
-  if (p.algo != ConvAlgo::automatic) return p.algo == ConvAlgo::winograd;
-  // Measured (tern_kernel_bench conv and ResNet50, Zen 5): with AVX-512, 2.9x faster than the GEMM
-  // path on ResNet50's 64- and 128-channel 3x3 convs, 2.0-2.3x on the 256-channel ones, but on
-  // the 512-channel 7x7 maps a tie on 1 thread and 0.8x on 2 at batch 1 (the whole model 2-4%
-  // slower): the transformed filters are 4x the weights (37 MB there), streamed from memory for
-  // only 4 tiles. With AVX2 the multiplies cost twice as much per byte of filter, and Winograd
-  // wins there too (1.45-1.75x; ResNet50 4-5% faster overall). Narrow convs (few multiplies per
-  // tile) keep the GEMM path.
-  if (!winograd_shape(p) || p.in_channels < 16 || p.out_channels < 16) return false;
-  return isa != Isa::avx512 || p.in_channels * p.out_channels <= 256 * 256;
+int winograd_tile(Isa isa, const ConvParams& p) {
+  switch (p.algo) {
+    case ConvAlgo::gemm: return 0;
+    case ConvAlgo::winograd: return 4;
+    case ConvAlgo::winograd_f2: return 2;
+    case ConvAlgo::automatic: break;
+  }
+  // Measured (tern_kernel_bench conv and ResNet50, Zen 5): with AVX-512, F(4,3) is 2.9x faster
+  // than the GEMM path on ResNet50's 64- and 128-channel 3x3 convs, 2.0-2.3x on the 256-channel
+  // ones. On the 512-channel 7x7 maps it loses at batch 1 (in the model 1.17 against 1.12 ms on 1
+  // thread, 0.93 against 0.60 on 2): its transformed filters are 4x the weights (37.7 MB there),
+  // streamed from memory for 4 tiles an image. F(2,3) streams 16/9 of them (16.8 MB) for 16
+  // tiles and saves 1.7x of the multiplies: in the model 0.95 ms on 1 thread, 0.56 on 2 at
+  // batch 1, and at batch 8 5.2 / 2.7 ms against the GEMM path's 7.7 / 4.0 (F(4,3) would be
+  // 4.0 / 2.1 there, but a batch must not change the algorithm: an image's result would then
+  // depend on its batch). With AVX2 the multiplies cost twice as much per byte of filter, and
+  // F(4,3) wins everywhere (1.45-1.75x against the GEMM path; on the 512-channel maps 1.32 ms
+  // against F(2,3)'s 2.19 at batch 1, 8.5 against 10.5 at batch 8, 1 thread). Narrow convs (few
+  // multiplies per tile) keep the GEMM path.
+  if (!winograd_shape(p) || p.in_channels < 16 || p.out_channels < 16) return 0;
+  return isa == Isa::avx512 && p.in_channels * p.out_channels > 256 * 256 ? 2 : 4;
 }
+
+bool use_winograd(Isa isa, const ConvParams& p) { return winograd_tile(isa, p) != 0; }
 
 Conv2d Conv2d::pack(Isa isa, const ConvParams& p, const float* w, const float* bias) {
   assert(p.in_channels > 0 && p.out_channels > 0 && p.kernel_h > 0 && p.kernel_w > 0);
@@ -40,23 +52,25 @@ Conv2d Conv2d::pack(Isa isa, const ConvParams& p, const float* w, const float* b
   const int64_t K = conv.k();
   conv.bias_.assign(static_cast<size_t>(OC), 0.f);
   if (bias != nullptr) std::copy(bias, bias + OC, conv.bias_.begin());
-  if (use_winograd(isa, p)) {
+  if (const int m = conv::winograd_tile(isa, p)) {
     if (!winograd_shape(p))
       throw std::invalid_argument("conv: Winograd needs a 3x3 kernel, stride 1 and pad 1");
+    conv.wino_m_ = m;
+    const int P = winograd_points(m);
     // u[ξ][c][o] = (G g_oc Gᵀ)[ξ], one [C, nb] matrix per point and column block.
-    std::vector<double> u(36);
-    std::vector<float> planes(static_cast<size_t>(36 * C * OC));
+    std::vector<double> u(static_cast<size_t>(P));
+    std::vector<float> planes(static_cast<size_t>(P * C * OC));
     for (int64_t o = 0; o < OC; ++o)
       for (int64_t c = 0; c < C; ++c) {
-        winograd_filter_transform(w + (o * C + c) * 9, u.data());
-        for (int xi = 0; xi < 36; ++xi)
+        winograd_filter_transform(m, w + (o * C + c) * 9, u.data());
+        for (int xi = 0; xi < P; ++xi)
           planes[(xi * C + c) * OC + o] = static_cast<float>(u[xi]);
       }
     const int64_t block_n = winograd_config(isa).block_n;
     std::vector<gemm::PackedB::Source> sources;
     for (int64_t n0 = 0; n0 < OC; n0 += block_n) {
       const int64_t nb = std::min(block_n, OC - n0);
-      for (int xi = 0; xi < 36; ++xi)
+      for (int xi = 0; xi < P; ++xi)
         sources.push_back({planes.data() + xi * C * OC + n0, C, nb, OC, /*b_is_nk=*/false});
     }
     conv.wino_ = gemm::PackedB::pack_all(isa, sources);
@@ -125,70 +139,72 @@ void Conv2d::run(Parallel* par, int64_t N, int64_t H, int64_t W, const float* x,
 }
 
 // Winograd tasks per column block: the tiles split into runs as even as the count allows, each at
-// most ~384 KiB of input planes in L2 (36 × tiles × C floats, at most 4 row panels), and the
+// most ~384 KiB of input planes in L2 (P × tiles × C floats, at most 4 row panels), and the
 // number of tasks a multiple of the thread count where the tiles allow, so no thread idles on a
 // short last task (the 16 tiles of a 14×14 map ran 12 + 4 on two threads). How the tiles are cut
 // does not change any result: each tile is transformed and multiplied the same way in any run.
-static int64_t winograd_tasks(Isa isa, int64_t T, int64_t C, int64_t blocks, int64_t threads) {
+static int64_t winograd_tasks(Isa isa, int64_t P, int64_t T, int64_t C, int64_t blocks,
+                              int64_t threads) {
   const int64_t mr = gemm::rows_per_panel(isa);
   auto panels = [&](int64_t r) { return std::max(mr, r / mr * mr); };
-  int64_t tb = panels(std::min<int64_t>(96 * 1024 / (36 * C), 4 * mr));
+  int64_t tb = panels(std::min<int64_t>(96 * 1024 / (P * C), 4 * mr));
   while (tb > mr && ((T + tb - 1) / tb) * blocks < 8) tb = panels(tb / 2);
   int64_t tasks = (T + tb - 1) / tb;
   while ((tasks * blocks) % threads != 0 && tasks < T) ++tasks;
   return tasks;
 }
 
-bool winograd_by_points(int64_t tiles, int64_t C, int64_t OC) {
+bool winograd_by_points(int points, int64_t tiles, int64_t C, int64_t OC) {
   const int64_t planes = tiles * (C + OC), filters = C * OC;  // floats per point
   constexpr int64_t kFarBeyondL2 = int64_t{8} << 20;          // bytes of transformed filters
-  return 2 * planes <= filters || (planes <= filters && 36 * filters * 4 >= kFarBeyondL2);
+  return 2 * planes <= filters || (planes <= filters && points * filters * 4 >= kFarBeyondL2);
 }
 
 namespace {
 
-// The 4×4 output tiles of an [N, H, W, ·] map, numbered image by image, row-major, and what the
-// transforms need of tile t: its six input rows and its sixteen output (and residual) pixels.
+// The m×m output tiles of an [N, H, W, ·] map, numbered image by image, row-major, and what the
+// transforms need of tile t: its m + 2 input rows and its m² output (and residual) pixels.
 struct WinogradTiles {
+  const WinogradTransforms& uk;
+  int m;
   int64_t H, W, th, tw;
 
-  WinogradTiles(int64_t H_, int64_t W_) : H(H_), W(W_), th((H_ + 3) / 4), tw((W_ + 3) / 4) {}
+  WinogradTiles(const WinogradConfig& cfg, int m_, int64_t H_, int64_t W_)
+      : uk(cfg.tile(m_)), m(m_), H(H_), W(W_), th((H_ + m_ - 1) / m_), tw((W_ + m_ - 1) / m_) {}
 
   void origin(int64_t t, int64_t& n, int64_t& oy0, int64_t& ox0) const {
     n = t / (th * tw);
-    oy0 = (t / tw) % th * 4;
-    ox0 = t % tw * 4;
+    oy0 = (t / tw) % th * m;
+    ox0 = t % tw * m;
   }
   // Transforms tile t of x [N, H, W, C] into v[ξ·ldv + c] (uk.input).
-  void input(const WinogradConfig& uk, const float* x, int64_t C, int64_t t, float* v,
-             int64_t ldv) const {
+  void input(const float* x, int64_t C, int64_t t, float* v, int64_t ldv) const {
     int64_t n, oy0, ox0;
     origin(t, n, oy0, ox0);
     const float* rows[6];
-    for (int i = 0; i < 6; ++i) {
+    for (int i = 0; i < m + 2; ++i) {
       const int64_t iy = oy0 - 1 + i;
       rows[i] = iy >= 0 && iy < H ? x + (n * H + iy) * W * C : nullptr;
     }
     uk.input(rows, ox0 - 1, W, C, v, ldv);
   }
-  // Transforms the products m[ξ·ldm + c], c < nb, back into tile t's pixels of y [N, H, W, OC],
+  // Transforms the products prod[ξ·ldm + c], c < nb, back into tile t's pixels of y [N, H, W, OC],
   // channels [n0, n0 + nb), with bias, residual and ReLU (uk.output).
-  void output(const WinogradConfig& uk, const float* m, int64_t ldm, int64_t nb,
-              const float* bias, float* y, const float* residual, int64_t OC, int64_t n0,
-              int64_t t, bool relu) const {
+  void output(const float* prod, int64_t ldm, int64_t nb, const float* bias, float* y,
+              const float* residual, int64_t OC, int64_t n0, int64_t t, bool relu) const {
     int64_t n, oy0, ox0;
     origin(t, n, oy0, ox0);
     float* dst[16];
     const float* res[16];
-    for (int i = 0; i < 4; ++i)
-      for (int j = 0; j < 4; ++j) {
+    for (int i = 0; i < m; ++i)
+      for (int j = 0; j < m; ++j) {
         const int64_t oy = oy0 + i, ox = ox0 + j;
         const bool inside = oy < H && ox < W;
         const int64_t at = ((n * H + oy) * W + ox) * OC + n0;
-        dst[4 * i + j] = inside ? y + at : nullptr;
-        res[4 * i + j] = inside && residual ? residual + at : nullptr;
+        dst[m * i + j] = inside ? y + at : nullptr;
+        res[m * i + j] = inside && residual ? residual + at : nullptr;
       }
-    uk.output(m, ldm, nb, bias, dst, residual ? res : nullptr, relu);
+    uk.output(prod, ldm, nb, bias, dst, residual ? res : nullptr, relu);
   }
 };
 
@@ -197,48 +213,49 @@ struct WinogradTiles {
 void Conv2d::run_winograd(Parallel* par, int64_t N, int64_t H, int64_t W, const float* x,
                           float* y, const float* residual, bool relu) const {
   const WinogradConfig& uk = winograd_config(isa_);
+  const int P = winograd_points(wino_m_);
   const int64_t C = p_.in_channels, OC = p_.out_channels;
-  const WinogradTiles tiles(H, W);
+  const WinogradTiles tiles(uk, wino_m_, H, W);
   const int64_t T = N * tiles.th * tiles.tw;
   const int64_t block_n = uk.block_n, blocks = (OC + block_n - 1) / block_n;
-  if (winograd_by_points(T, C, OC)) {
-    // Point by point: every tile into v [36][T][C], then one task per (point, column block)
-    // multiplies its plane by the point's filter into m [36][T][OC], then every tile back. Each
-    // filter plane is read once; the fused schedule below reads a column block's 36 planes once
+  if (winograd_by_points(P, T, C, OC)) {
+    // Point by point: every tile into v [P][T][C], then one task per (point, column block)
+    // multiplies its plane by the point's filter into m [P][T][OC], then every tile back. Each
+    // filter plane is read once; the fused schedule below reads a column block's P planes once
     // per run of tiles, which is the layer's largest traffic when the filters outweigh the tiles
     // (batch 1 in ResNet50's third stage: 9.4 MB of filters, 16 tiles).
     thread_local std::vector<float> v_buf, m_buf;  // the calling thread's, shared by the tasks
-    if (v_buf.size() < static_cast<size_t>(36 * T * C)) v_buf.resize(36 * T * C);
-    if (m_buf.size() < static_cast<size_t>(36 * T * OC)) m_buf.resize(36 * T * OC);
+    if (v_buf.size() < static_cast<size_t>(P * T * C)) v_buf.resize(P * T * C);
+    if (m_buf.size() < static_cast<size_t>(P * T * OC)) m_buf.resize(P * T * OC);
     float* v = v_buf.data();
     float* m = m_buf.data();
-    parallel_for(par, T, [&](int64_t t) { tiles.input(uk, x, C, t, v + t * C, T * C); });
-    parallel_for_2d(par, blocks, 36, [&](int64_t j, int64_t xi) {  // the order of wino_
-      gemm::gemm(nullptr, T, v + xi * T * C, C, wino_[j * 36 + xi],
+    parallel_for(par, T, [&](int64_t t) { tiles.input(x, C, t, v + t * C, T * C); });
+    parallel_for_2d(par, blocks, P, [&](int64_t j, int64_t xi) {  // the order of wino_
+      gemm::gemm(nullptr, T, v + xi * T * C, C, wino_[j * P + xi],
                  m + xi * T * OC + j * block_n, OC);
     });
     parallel_for(par, T, [&](int64_t t) {
-      tiles.output(uk, m + t * OC, T * OC, OC, bias_.data(), y, residual, OC, 0, t, relu);
+      tiles.output(m + t * OC, T * OC, OC, bias_.data(), y, residual, OC, 0, t, relu);
     });
     return;
   }
-  // Fused: a task transforms its run of tiles, multiplies them by one column block's 36 planes
+  // Fused: a task transforms its run of tiles, multiplies them by one column block's P planes
   // and transforms them back, its buffers in L2.
-  const int64_t tasks = winograd_tasks(isa_, T, C, blocks, par ? par->num_threads() : 1);
+  const int64_t tasks = winograd_tasks(isa_, P, T, C, blocks, par ? par->num_threads() : 1);
   const int64_t tb = (T + tasks - 1) / tasks;  // the most tiles a task gets
   parallel_for_2d(par, tasks, blocks, [&](int64_t b, int64_t j) {
     const int64_t t0 = T * b / tasks, nt = T * (b + 1) / tasks - t0;
     const int64_t n0 = j * block_n, nb = std::min(block_n, OC - n0);
     thread_local std::vector<float> v_buf, m_buf;
-    if (v_buf.size() < static_cast<size_t>(36 * tb * C)) v_buf.resize(36 * tb * C);
-    if (m_buf.size() < static_cast<size_t>(36 * tb * nb)) m_buf.resize(36 * tb * nb);
+    if (v_buf.size() < static_cast<size_t>(P * tb * C)) v_buf.resize(P * tb * C);
+    if (m_buf.size() < static_cast<size_t>(P * tb * nb)) m_buf.resize(P * tb * nb);
     float* v = v_buf.data();
     float* m = m_buf.data();
-    for (int64_t t = 0; t < nt; ++t) tiles.input(uk, x, C, t0 + t, v + t * C, tb * C);
-    for (int xi = 0; xi < 36; ++xi)
-      gemm::gemm(nullptr, nt, v + xi * tb * C, C, wino_[j * 36 + xi], m + xi * tb * nb, nb);
+    for (int64_t t = 0; t < nt; ++t) tiles.input(x, C, t0 + t, v + t * C, tb * C);
+    for (int64_t xi = 0; xi < P; ++xi)
+      gemm::gemm(nullptr, nt, v + xi * tb * C, C, wino_[j * P + xi], m + xi * tb * nb, nb);
     for (int64_t t = 0; t < nt; ++t)
-      tiles.output(uk, m + t * nb, tb * nb, nb, bias_.data() + n0, y, residual, OC, n0, t0 + t,
+      tiles.output(m + t * nb, tb * nb, nb, bias_.data() + n0, y, residual, OC, n0, t0 + t,
                    relu);
   });
 }

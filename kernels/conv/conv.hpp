@@ -17,17 +17,19 @@
 // A [N·H·W, C]. Everything else gathers A one tile of output pixels at a time (im2col; for 1×1
 // stride 2 a strided gather) into a per-task buffer that stays in L2, then runs the GEMM on it.
 //
-// Winograd path (3×3, stride 1, pad 1; winograd_config.hpp has the transforms). The output is cut
-// into 4×4 tiles; a task takes a block of tiles and a block of output channels: it transforms the
-// tiles' 6×6 input patches (Bᵀ d B, all C channels) into 36 planes [tiles, C], multiplies each
-// plane by that point's transformed filter (G g Gᵀ, [C, OC], packed once at load) with the packed
-// GEMM, and transforms the 36 product planes back (Aᵀ m A) with bias, residual and ReLU fused,
-// writing only the output pixels inside the map. Both buffers are per task and stay in L2. When the
-// filters outweigh the tiles (winograd_by_points: batch 1 in the deep layers) the same three steps
-// run one after the other over the whole layer instead, each filter plane read once. 4× fewer
-// multiplies than the GEMM path (36 per 4×4 tile against 9 per output), at the cost of a larger
-// rounding error (the transforms' constants reach 8 and 1/24; measured in
-// tests/test_kernel_conv.cpp and on ResNet50 against PyTorch, docs/KERNELS.md).
+// Winograd path (3×3, stride 1, pad 1; winograd_config.hpp has the transforms), F(m,3) with
+// m = 4 or 2 (winograd_tile). The output is cut into m×m tiles; a task takes a block of tiles and
+// a block of output channels: it transforms the tiles' (m+2)×(m+2) input patches (Bᵀ d B, all C
+// channels) into P = (m+2)² planes [tiles, C], multiplies each plane by that point's transformed
+// filter (G g Gᵀ, [C, OC], packed once at load) with the packed GEMM, and transforms the P
+// product planes back (Aᵀ m A) with bias, residual and ReLU fused, writing only the output pixels
+// inside the map. Both buffers are per task and stay in L2. When the filters outweigh the tiles
+// (winograd_by_points: batch 1 in the deep layers) the same three steps run one after the other
+// over the whole layer instead, each filter plane read once. F(4,3) does 4× fewer multiplies than
+// the GEMM path (36 per 4×4 tile against 9 per output), F(2,3) 2.25× (16 per 2×2 tile) with
+// filters 16/9 the weights instead of 4×, at the cost of a larger rounding error than the GEMM
+// path (F(4,3)'s constants reach 8 and 1/24; measured in tests/test_kernel_conv.cpp and on
+// ResNet50 against PyTorch, docs/KERNELS.md).
 //
 // Tasks are (pixel tile, column block) pairs; every output element is computed by the same
 // operations whatever task, batch or thread count it falls in, so results are bit-identical for
@@ -42,10 +44,11 @@
 
 namespace tern::conv {
 
-// automatic: Winograd for the 3×3 stride-1 pad-1 convolutions it speeds up on the ISA
-// (use_winograd), the GEMM path for the rest. gemm / winograd force one (winograd requires 3×3,
-// stride 1, pad 1); for tests and benchmarks.
-enum class ConvAlgo { automatic, gemm, winograd };
+// automatic: Winograd for the 3×3 stride-1 pad-1 convolutions it speeds up on the ISA, with the
+// tile size that pays (winograd_tile), the GEMM path for the rest. gemm / winograd (F(4,3)) /
+// winograd_f2 (F(2,3)) force one (Winograd requires 3×3, stride 1, pad 1); for tests and
+// benchmarks.
+enum class ConvAlgo { automatic, gemm, winograd, winograd_f2 };
 
 struct ConvParams {
   int64_t in_channels = 0, out_channels = 0;
@@ -71,7 +74,8 @@ class Conv2d {
   const ConvParams& params() const { return p_; }
   Isa isa() const { return isa_; }
   int64_t k() const { return p_.kernel_h * p_.kernel_w * p_.in_channels; }
-  bool winograd() const { return !wino_.empty(); }
+  bool winograd() const { return wino_m_ != 0; }
+  int winograd_tile() const { return wino_m_; }  // m of F(m,3): 4 or 2; 0 on the GEMM path
 
   // x [N, H, W, C] -> y [N, OH, OW, OC]; residual (may alias y) and relu fused.
   // Requires OH, OW >= 1 (the caller validates user input and reports errors).
@@ -88,25 +92,30 @@ class Conv2d {
   Isa isa_ = Isa::scalar;
   std::vector<gemm::PackedB> blocks_;  // GEMM path: block j holds output channels [j·kBlockN, ...)
   std::vector<gemm::PackedB> wino_;    // Winograd: [block j][point ξ] the [C, nb] filter products
+  int wino_m_ = 0;                     // Winograd: the output tile's side (4 or 2); 0: GEMM path
   std::vector<float> bias_;            // [OC], zeros when the conv has none
 };
 
-// Whether a Winograd layer of `tiles` 4×4 output tiles (all images) runs point by point: all tiles
-// transformed, then each of the 36 points' [tiles, C] × [C, OC] products, then all tiles back,
-// rather than fused per run of tiles, which streams every filter plane once per run. Taken when
-// the transformed tiles and products (36·tiles·(C + OC) floats) are at most half the filters
-// (36·C·OC), or at most all of them where the filters are far beyond L2 (8 MiB and more, whose
-// re-reads come from L3 or memory). Measured in ResNet50 on Zen 5, AVX-512: the 14×14×256 convs
-// at batch 1 (16 tiles, 9.4 MB of filters) 0.80 -> 0.69 ms on 1 thread, 0.45 -> 0.37 ms on 2; at
-// batch 8 (128 tiles) 4.1 -> 3.7 ms and 2.12 -> 1.93 ms (the model 1-2% faster); the 28×28×128
-// ones at batch 1 (49 tiles, 2.4 MB, not taken) 0.33 -> 0.41 ms had they been. Both schedules
-// compute every output element by the same operations, so the choice changes no result (an image
-// alone equals it in a batch).
-bool winograd_by_points(int64_t tiles, int64_t C, int64_t OC);
+// Whether a Winograd layer of `tiles` output tiles (all images) and `points` = (m+2)² points runs
+// point by point: all tiles transformed, then each point's [tiles, C] × [C, OC] product, then all
+// tiles back, rather than fused per run of tiles, which streams every filter plane once per run.
+// Taken when the transformed tiles and products (points·tiles·(C + OC) floats) are at most half
+// the filters (points·C·OC), or at most all of them where the filters are far beyond L2 (8 MiB
+// and more, whose re-reads come from L3 or memory). Measured in ResNet50 on Zen 5, AVX-512: the
+// 14×14×256 convs (F(4,3)) at batch 1 (16 tiles, 9.4 MB of filters) 0.80 -> 0.69 ms on 1 thread,
+// 0.45 -> 0.37 ms on 2; at batch 8 (128 tiles) 4.1 -> 3.7 ms and 2.12 -> 1.93 ms (the model 1-2%
+// faster); the 28×28×128 ones at batch 1 (49 tiles, 2.4 MB, not taken) 0.33 -> 0.41 ms had they
+// been. Both schedules compute every output element by the same operations, so the choice changes
+// no result (an image alone equals it in a batch).
+bool winograd_by_points(int points, int64_t tiles, int64_t C, int64_t OC);
 
-// Whether Conv2d::pack(isa, p, ...) takes the Winograd path (p.algo, or for automatic the rule in
-// conv.cpp, measured per ISA).
-bool use_winograd(Isa isa, const ConvParams& p);
+// The output tile side m of F(m,3) that Conv2d::pack(isa, p, ...) uses, 4 or 2, or 0 for the
+// GEMM path (p.algo, or for automatic the rule in conv.cpp, measured per ISA).
+int winograd_tile(Isa isa, const ConvParams& p);
+bool use_winograd(Isa isa, const ConvParams& p);  // winograd_tile(isa, p) != 0
+
+// Points of F(m,3): its transformed filter planes and products per tile.
+inline int winograd_points(int m) { return (m + 2) * (m + 2); }
 
 // One tile of im2col: rows [m0, m0 + rows) of A [N·OH·OW, KH·KW·C] for input x [N, H, W, C],
 // written densely to a (row stride K). Out-of-image taps are zero.

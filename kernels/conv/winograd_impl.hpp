@@ -1,6 +1,7 @@
 #pragma once
-// The Winograd F(4,3) transform bodies, written once over a vector-traits type V
-// (kernels/simd/vec_*.hpp) and instantiated in winograd_<isa>.cpp; contract: winograd_config.hpp.
+// The Winograd F(4,3) and F(2,3) transform bodies, written once over a vector-traits type V
+// (kernels/simd/vec_*.hpp) and over the output tile size M (4 or 2), instantiated in
+// winograd_<isa>.cpp; contract: winograd_config.hpp.
 // Channels V::width at a time, the tail (and the whole scalar variant) through F32x1 below, the
 // same operations in the same order, so every ISA gives the same bits. Internal linkage: one copy
 // per translation unit.
@@ -60,62 +61,95 @@ inline void at6(const typename T::V* m, int64_t step, typename T::V* o, int64_t 
   o[3 * ostep] = T::add(T::add(b, T::mul(d, T::set1(8.f))), m5);
 }
 
-// Channels [c, c + T::width) of one tile.
+// F(2,3): r = Bᵀ d for one column (or row) of four values, Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0;
+// 0 1 0 −1] (adds only).
 template <typename T>
+inline void bt4(const typename T::V* d, int64_t step, typename T::V* r, int64_t rstep) {
+  const auto d0 = d[0], d1 = d[step], d2 = d[2 * step], d3 = d[3 * step];
+  r[0] = T::sub(d0, d2);
+  r[rstep] = T::add(d1, d2);
+  r[2 * rstep] = T::sub(d2, d1);
+  r[3 * rstep] = T::sub(d1, d3);
+}
+
+// F(2,3): o = Aᵀ m for one column (or row) of four values, Aᵀ = [1 1 1 0; 0 1 −1 −1].
+template <typename T>
+inline void at4(const typename T::V* m, int64_t step, typename T::V* o, int64_t ostep) {
+  const auto m0 = m[0], m1 = m[step], m2 = m[2 * step], m3 = m[3 * step];
+  o[0] = T::add(T::add(m0, m1), m2);
+  o[ostep] = T::sub(T::sub(m1, m2), m3);
+}
+
+// The tile's side in input (A = M + 2) and its one-dimensional transforms.
+template <int M, typename T>
+inline void bt(const typename T::V* d, int64_t step, typename T::V* r, int64_t rstep) {
+  if constexpr (M == 4) bt6<T>(d, step, r, rstep);
+  else bt4<T>(d, step, r, rstep);
+}
+template <int M, typename T>
+inline void at(const typename T::V* m, int64_t step, typename T::V* o, int64_t ostep) {
+  if constexpr (M == 4) at6<T>(m, step, o, ostep);
+  else at4<T>(m, step, o, ostep);
+}
+
+// Channels [c, c + T::width) of one tile.
+template <int M, typename T>
 inline void input_lanes(const float* const* rows, int64_t x0, int64_t W, int64_t C, int64_t c,
                         float* v, int64_t ldv) {
   using V = typename T::V;
-  V d[36], t[36];
-  for (int i = 0; i < 6; ++i)
-    for (int j = 0; j < 6; ++j) {
+  constexpr int A = M + 2;
+  V d[A * A], t[A * A];
+  for (int i = 0; i < A; ++i)
+    for (int j = 0; j < A; ++j) {
       const int64_t ix = x0 + j;
-      d[6 * i + j] = rows[i] != nullptr && ix >= 0 && ix < W ? T::load(rows[i] + ix * C + c)
+      d[A * i + j] = rows[i] != nullptr && ix >= 0 && ix < W ? T::load(rows[i] + ix * C + c)
                                                               : T::zero();
     }
-  for (int j = 0; j < 6; ++j) bt6<T>(d + j, 6, t + j, 6);  // columns: t = Bᵀ d
-  for (int i = 0; i < 6; ++i) {                            // rows: (Bᵀ d) B
-    V r[6];
-    bt6<T>(t + 6 * i, 1, r, 1);
-    for (int k = 0; k < 6; ++k) T::store(v + (6 * i + k) * ldv + c, r[k]);
+  for (int j = 0; j < A; ++j) bt<M, T>(d + j, A, t + j, A);  // columns: t = Bᵀ d
+  for (int i = 0; i < A; ++i) {                              // rows: (Bᵀ d) B
+    V r[A];
+    bt<M, T>(t + A * i, 1, r, 1);
+    for (int k = 0; k < A; ++k) T::store(v + (A * i + k) * ldv + c, r[k]);
   }
 }
 
-template <typename T>
+template <int M, typename T>
 inline void output_lanes(const float* m, int64_t ldm, int64_t c, const float* bias,
                          float* const* dst, const float* const* res, bool relu) {
   using V = typename T::V;
-  V mm[36], s[24];
-  for (int xi = 0; xi < 36; ++xi) mm[xi] = T::load(m + xi * ldm + c);
-  for (int j = 0; j < 6; ++j) at6<T>(mm + j, 6, s + j, 6);  // columns: s = Aᵀ m (4 × 6)
+  constexpr int A = M + 2;
+  V mm[A * A], s[M * A];
+  for (int xi = 0; xi < A * A; ++xi) mm[xi] = T::load(m + xi * ldm + c);
+  for (int j = 0; j < A; ++j) at<M, T>(mm + j, A, s + j, A);  // columns: s = Aᵀ m (M × A)
   const V b = T::load(bias + c);
-  for (int i = 0; i < 4; ++i) {  // rows: (Aᵀ m) A
-    V y[4];
-    at6<T>(s + 6 * i, 1, y, 1);
-    for (int j = 0; j < 4; ++j) {
-      float* out = dst[4 * i + j];
+  for (int i = 0; i < M; ++i) {  // rows: (Aᵀ m) A
+    V y[M];
+    at<M, T>(s + A * i, 1, y, 1);
+    for (int j = 0; j < M; ++j) {
+      float* out = dst[M * i + j];
       if (out == nullptr) continue;
       V o = T::add(y[j], b);
-      if (res != nullptr) o = T::add(o, T::load(res[4 * i + j] + c));
+      if (res != nullptr) o = T::add(o, T::load(res[M * i + j] + c));
       if (relu) o = T::max(T::zero(), o);
       T::store(out + c, o);
     }
   }
 }
 
-template <typename T>
+template <int M, typename T>
 void input_tile(const float* const* rows, int64_t x0, int64_t W, int64_t C, float* v,
                 int64_t ldv) {
   int64_t c = 0;
-  for (; c + T::width <= C; c += T::width) input_lanes<T>(rows, x0, W, C, c, v, ldv);
-  for (; c < C; ++c) input_lanes<F32x1>(rows, x0, W, C, c, v, ldv);
+  for (; c + T::width <= C; c += T::width) input_lanes<M, T>(rows, x0, W, C, c, v, ldv);
+  for (; c < C; ++c) input_lanes<M, F32x1>(rows, x0, W, C, c, v, ldv);
 }
 
-template <typename T>
+template <int M, typename T>
 void output_tile(const float* m, int64_t ldm, int64_t C, const float* bias, float* const* dst,
                  const float* const* res, bool relu) {
   int64_t c = 0;
-  for (; c + T::width <= C; c += T::width) output_lanes<T>(m, ldm, c, bias, dst, res, relu);
-  for (; c < C; ++c) output_lanes<F32x1>(m, ldm, c, bias, dst, res, relu);
+  for (; c + T::width <= C; c += T::width) output_lanes<M, T>(m, ldm, c, bias, dst, res, relu);
+  for (; c < C; ++c) output_lanes<M, F32x1>(m, ldm, c, bias, dst, res, relu);
 }
 
 }  // namespace

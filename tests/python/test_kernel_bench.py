@@ -54,7 +54,8 @@ class KernelBench(unittest.TestCase):
                   "2", "--json", isa="avx2")
         self.assertEqual(r.returncode, 0, r.stderr)
         rows = [json.loads(line) for line in r.stdout.splitlines()]
-        self.assertEqual([(j["algo"], j["stride"]) for j in rows], [("winograd", 1), ("gemm", 2)])
+        self.assertEqual([(j["algo"], j["winograd_tile"], j["stride"]) for j in rows],
+                         [("winograd", 4, 1), ("gemm", 0, 2)])
         for j, oh in zip(rows, (12, 5)):
             flop = 2 * j["N"] * oh * oh * j["OC"] * j["C"] * j["k"] * j["k"]
             self.assertAlmostEqual(j["gflops"], flop / j["best_ms"] / 1e6, places=3)
