@@ -254,6 +254,27 @@ TEST_CASE("kernel configs: attention gemm and softmax_row variants against the d
   }
 }
 
+TEST_CASE("kernel configs: attention transpose variants are the exact transpose") {
+  // Rows (keys) and columns (head channels) around the 8x8 blocks, strided source and
+  // destination; nothing outside [cols, rows] of the destination is written.
+  for (Isa isa : isas_to_test()) {
+    CAPTURE(isa_name(isa));
+    const auto& cfg = attention::attention_config(isa);
+    for (int64_t rows : {1, 7, 8, 9, 16, 23, 197})
+      for (int64_t cols : {1, 5, 8, 13, 64}) {
+        CAPTURE(rows);
+        CAPTURE(cols);
+        const int64_t lds = cols + 3, ldd = rows + 5;
+        const auto src = test::random_floats(rows * lds, 60 + rows + cols);
+        std::vector<float> dst(cols * ldd, 7.f);
+        cfg.transpose(rows, cols, src.data(), lds, dst.data(), ldd);
+        for (int64_t d = 0; d < cols; ++d)
+          for (int64_t j = 0; j < ldd; ++j)
+            REQUIRE(dst[d * ldd + j] == (j < rows ? src[j * lds + d] : 7.f));
+      }
+  }
+}
+
 TEST_CASE("kernel configs: gemm microkernel table and the FMA-peak loop") {
   for (Isa isa : isas_to_test()) {
     CAPTURE(isa_name(isa));

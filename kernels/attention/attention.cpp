@@ -74,22 +74,15 @@ struct Head {
   }
 };
 
-// Packs K of (b, h) as Kᵀ [dh, t_pad] (keys along a row: the B operand of Q·Kᵀ) and, unless it is
-// read in place, V as [T, dh_pad] (the B operand of P·V) at dst; columns past the valid keys /
-// head_dim are zero. The transpose goes in blocks of 16 keys, so the rows it reads stay in L1.
-void pack_head(const Params& p, int64_t nr, const Head& g, int64_t b, int64_t h, float* dst) {
-  const int64_t dh = p.head_dim, L = key_length(p, b), l_pad = round_up(L, nr);
+// Packs K of (b, h) as Kᵀ [dh, t_pad] (keys along a row: the B operand of Q·Kᵀ; the ISA's
+// transpose) and, unless it is read in place, V as [T, dh_pad] (the B operand of P·V) at dst;
+// columns past the valid keys / head_dim are zero.
+void pack_head(const AttentionConfig& uk, const Params& p, const Head& g, int64_t b, int64_t h,
+               float* dst) {
+  const int64_t dh = p.head_dim, L = key_length(p, b), l_pad = round_up(L, uk.nr);
   float* kt = dst;
   const float* kb = p.k + in_base(p, b, p.ld_k) + h * dh;
-  constexpr int64_t kBlock = 16;
-  for (int64_t j0 = 0; j0 < L; j0 += kBlock) {
-    const int64_t jn = std::min(kBlock, L - j0);
-    const float* src = kb + j0 * p.ld_k;
-    for (int64_t d = 0; d < dh; ++d) {
-      float* row = kt + d * g.t_pad + j0;
-      for (int64_t j = 0; j < jn; ++j) row[j] = src[j * p.ld_k + d];
-    }
-  }
+  uk.transpose(L, dh, kb, p.ld_k, kt, g.t_pad);
   for (int64_t d = 0; d < dh; ++d)
     for (int64_t j = L; j < l_pad; ++j) kt[d * g.t_pad + j] = 0.f;
   if (g.v_in_place) return;
@@ -190,7 +183,7 @@ void attention(Isa isa, Parallel* par, const Params& p) {
       const Head g = head(b);
       thread_local std::vector<float> t_head;
       float* packed = scratch(t_head, g.size(dh, T));
-      if (key_length(p, b) > 0) pack_head(p, nr, g, b, h, packed);
+      if (key_length(p, b) > 0) pack_head(uk, p, g, b, h, packed);
       for (int64_t qb = 0; qb < query_blocks(T); ++qb) query_block(uk, p, g, b, h, qb, packed);
     });
     return;
@@ -213,7 +206,7 @@ void attention(Isa isa, Parallel* par, const Params& p) {
     const int64_t b = task / H, h = task % H, T = rows_of(p, b);
     if (T == 0 || key_length(p, b) == 0) return;
     const Head g = head(b);
-    pack_head(p, nr, g, b, h, packed + pack_at[b] + h * int64_t(g.size(dh, T)));
+    pack_head(uk, p, g, b, h, packed + pack_at[b] + h * int64_t(g.size(dh, T)));
   });
   parallel_for(par, task_at[B], [&](int64_t task) {
     const int64_t b = std::upper_bound(task_at, task_at + B + 1, task) - task_at - 1;

@@ -25,6 +25,10 @@ struct AttentionConfig {
   // exp(m_old - m_new) (0 when m_old is -inf), the factor for the output accumulated so far.
   // f32_softmax_row_x8__avx2, ...
   float (*softmax_row)(float* s, int64_t n, int64_t valid, float scale, float* m, float* l);
+  // The transpose that packs Kᵀ: dst[d·ldd + j] = src[j·lds + d] for j < rows, d < cols (an exact
+  // copy: every variant gives the same bits). f32_transpose__scalar, f32_transpose_8x8__avx2, ...
+  void (*transpose)(int64_t rows, int64_t cols, const float* src, int64_t lds, float* dst,
+                    int64_t ldd);
   const char* name;
 };
 

@@ -38,9 +38,20 @@ float f32_softmax_row__scalar(float* s, int64_t n, int64_t valid, float scale, f
   return corr;
 }
 
+void f32_transpose__scalar(int64_t rows, int64_t cols, const float* src, int64_t lds, float* dst,
+                           int64_t ldd) {
+  for (int64_t d = 0; d < cols; ++d)
+    for (int64_t j = 0; j < rows; ++j) dst[d * ldd + j] = src[j * lds + d];
+}
+
 // key tile 128: as AVX2
-const AttentionConfig kConfig = {Isa::scalar, 1, 128, f32_attention_gemm_1x1__scalar,
-                                 f32_softmax_row__scalar, "f32_attention_1x1__scalar"};
+const AttentionConfig kConfig = {Isa::scalar,
+                                 1,
+                                 128,
+                                 f32_attention_gemm_1x1__scalar,
+                                 f32_softmax_row__scalar,
+                                 f32_transpose__scalar,
+                                 "f32_attention_1x1__scalar"};
 
 }  // namespace
 
