@@ -104,15 +104,15 @@ void pack_b_panels(const GemmConfig& cfg, const float* b, int64_t K, int64_t N, 
   }
 }
 
-// The L2 of one core on the machines Tern is tuned for (Zen 3, Zen 5: 512 KiB, 1 MiB): packed B
-// beyond it cannot stay in L2 between the passes over it.
+// The L2 of one core on the machines Tern is tuned for (Zen 3, Zen 5: 512 KiB, 1 MiB): B packed
+// per call beyond it cannot stay in L2 between the passes over it.
 constexpr int64_t kL2Bytes = int64_t{1} << 20;
 
 struct Plan {
   KBlocks kbs;
   int64_t mt, nt;           // task tile
   int64_t tiles_m, tiles_n;
-  bool stream_b;            // packed B is larger than L2: its slices come from L3 or memory
+  bool stream_b;            // B's slices may come from L3 or memory: prefetch the next one
 };
 
 // Tiles for the threads. Any tiling gives the same bits (each element of C is the same sequence of
@@ -123,7 +123,9 @@ struct Plan {
 // costs more than it saves). Measured on Zen 5, 2 threads (tern_kernel_bench and the models):
 // against 2 tiles per thread cut along the longer side, 128x2304x768 87.5% -> 95% of peak,
 // 1024x768x768 90% -> 94%; DistilBERT 128 tokens 25.3 -> 24.2 ms, ViT-B/16 76.2 -> 75 ms.
-Plan make_plan(const GemmConfig& cfg, int threads, int64_t M, int64_t N, int64_t K) {
+// weight: B is a PackedB packed at load (gemm()), not B packed just now into scratch
+// (gemm_unpacked()).
+Plan make_plan(const GemmConfig& cfg, int threads, int64_t M, int64_t N, int64_t K, bool weight) {
   constexpr double kMinTaskFlops = 4e6;
   Plan p;
   p.kbs = k_blocks(cfg, K);
@@ -142,7 +144,9 @@ Plan make_plan(const GemmConfig& cfg, int threads, int64_t M, int64_t N, int64_t
     p.mt = mt;
     p.nt = nt;
   }
-  p.stream_b = round_up(N, cfg.nr) * K * int64_t{sizeof(float)} > kL2Bytes;
+  // A weight is read once per call, and a model's weights together are far beyond L3, so even a
+  // small one is cold when its layer comes; B packed just now is in cache unless beyond L2.
+  p.stream_b = weight || round_up(N, cfg.nr) * K * int64_t{sizeof(float)} > kL2Bytes;
   p.tiles_m = ceil_div(M, p.mt);
   p.tiles_n = ceil_div(N, p.nt);
   return p;
@@ -182,16 +186,20 @@ void run_task(const GemmConfig& cfg, const Plan& plan, int64_t m0, int64_t m1, i
           const int64_t nr = std::min(NR, jc1 - n);
           const float* bslice = bp + slice_offset(cfg.nr, K, N, plan.kbs, n / NR, kb);
           const float* bias = last && ep.bias ? ep.bias + n : nullptr;
-          // B larger than L2 (a layer's weights, read once per forward pass): the first row
-          // panel would meet each slice cold. Row panels spread evenly over the block fetch the
-          // next column panel's slice (which follows this one in memory) into L2 as they run, a
-          // line per step of k each, when there are enough of them to cover it (AVX-512: 2,
-          // AVX2: 1). Not for B that stays in cache (measured slower on the convolutions'
-          // blocks). Measured on Zen 5, AVX-512: DistilBERT 128 tokens batch 1, 1 thread 46.9 ->
-          // 44.4 ms (AVX2: 96.0 -> 88.7) with a line per 4 steps of k over every panel; at one
-          // line per step the GEMMs of 16 rows fetch too: DistilBERT 16 tokens batch 1, 1 thread
-          // 8.3 -> 5.9 ms, 2 threads 4.8 -> 4.3 (AVX2: 19.0 -> 11.6); 128 tokens and ResNet50
-          // unchanged within noise.
+          // B that may be cold (a weight, read once per forward pass, or B packed now beyond
+          // L2): the first row panel would meet each slice cold. Row panels spread evenly over
+          // the block fetch the next column panel's slice (which follows this one in memory)
+          // into L2 as they run, a line per step of k each, when there are enough of them to
+          // cover it (AVX-512: 2, AVX2: 1). Measured on Zen 5, AVX-512: DistilBERT 128 tokens
+          // batch 1, 1 thread 46.9 -> 44.4 ms (AVX2: 96.0 -> 88.7) with a line per 4 steps of k
+          // over every panel; at one line per step the GEMMs of 16 rows fetch too: DistilBERT 16
+          // tokens batch 1, 1 thread 8.3 -> 5.9 ms, 2 threads 4.8 -> 4.3 (AVX2: 19.0 -> 11.6).
+          // Weights of 1 MiB and less (ResNet50's convolution blocks and Winograd planes) were
+          // left out at first, as if they stayed in cache; they do not (the model's 94 MB of
+          // weights, more with Winograd's, pass through a 32 MB L3 every forward pass), and
+          // fetching them too measured ResNet50 batch 1, 1 thread 33.6 -> 32.6 ms, 2 threads
+          // 19.4 -> 18.8 (alternating, 4 rounds each); batch 8 equal within this machine's noise
+          // that day (1 thread 268 / 276 and 319 / 313 ms in two runs).
           const int64_t share = kc / 4 * 64, slice = kc * NR;  // floats: 4·⌊kc/4⌋ lines a call
           const int64_t fetchers = share > 0 ? ceil_div(slice, share) : 0;
           const bool fetch = plan.stream_b && n + NR < jc1 && fetchers > 0 && panels >= fetchers;
@@ -225,10 +233,10 @@ void run_task(const GemmConfig& cfg, const Plan& plan, int64_t m0, int64_t m1, i
 }
 
 void run_packed(const GemmConfig& cfg, Parallel* par, int64_t M, int64_t N, int64_t K,
-                const float* A, int64_t lda, const float* bp, float* C, int64_t ldc,
+                const float* A, int64_t lda, const float* bp, bool weight, float* C, int64_t ldc,
                 const Epilogue& ep) {
   if (M <= 0 || N <= 0) return;
-  const Plan plan = make_plan(cfg, par ? par->num_threads() : 1, M, N, K);
+  const Plan plan = make_plan(cfg, par ? par->num_threads() : 1, M, N, K, weight);
   parallel_for_2d(par, plan.tiles_m, plan.tiles_n, [&](int64_t ti, int64_t tj) {
     const int64_t m0 = ti * plan.mt, n0 = tj * plan.nt;
     run_task(cfg, plan, m0, std::min(M, m0 + plan.mt), n0, std::min(N, n0 + plan.nt), N, K, A, lda,
@@ -284,7 +292,8 @@ int64_t rows_per_panel(Isa isa) { return gemm_config(isa).mr; }
 void gemm(Parallel* par, int64_t M, const float* A, int64_t lda, const PackedB& B, float* C,
           int64_t ldc, const Epilogue& ep) {
   if (B.empty()) return;
-  run_packed(gemm_config(B.isa()), par, M, B.N(), B.K(), A, lda, B.data(), C, ldc, ep);
+  run_packed(gemm_config(B.isa()), par, M, B.N(), B.K(), A, lda, B.data(), /*weight=*/true, C, ldc,
+             ep);
 }
 
 void gemm_unpacked(Isa isa, Parallel* par, int64_t M, int64_t N, int64_t K, const float* A,
@@ -302,7 +311,7 @@ void gemm_unpacked(Isa isa, Parallel* par, int64_t M, int64_t N, int64_t K, cons
     const int64_t p0 = t * panels_per_task;
     pack_b_panels(cfg, B, K, N, ldb, b_is_nk, bp, p0, std::min(panels, p0 + panels_per_task));
   });
-  run_packed(cfg, par, M, N, K, A, lda, bp, C, ldc, ep);
+  run_packed(cfg, par, M, N, K, A, lda, bp, /*weight=*/false, C, ldc, ep);
 }
 
 namespace {
