@@ -20,8 +20,7 @@ float f32_softmax_row_x16__avx512(float* s, int64_t n, int64_t valid, float scal
   return impl::softmax_row<V>(s, n, valid, scale, m, l);
 }
 
-// 8×8 blocks of 256-bit registers: the transpose is a small share of attention, and AVX-512's
-// 16×16 form needs twice the shuffle stages for the same bytes.
+// 8×8 blocks of 256-bit registers, as AVX2 (a 16×16 form in 512-bit registers was not tried).
 void f32_transpose_8x8__avx512(int64_t rows, int64_t cols, const float* src, int64_t lds,
                                float* dst, int64_t ldd) {
   impl::transpose_8x8_blocks(rows, cols, src, lds, dst, ldd);

@@ -1,4 +1,5 @@
-// Winograd F(4,3) and F(2,3): ISA dispatch and the filter transform (done once at pack time, in double).
+// Winograd F(4,3) and F(2,3): ISA dispatch and the filter transform (done once at pack time, in
+// double).
 #include "kernels/conv/winograd_config.hpp"
 
 namespace tern::conv {

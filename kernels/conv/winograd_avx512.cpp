@@ -24,8 +24,10 @@ void f32_winograd_output_c16__avx512(const float* m, int64_t ldm, int64_t C, con
 // batch 1, 1 thread 31.40 / 31.32 ms, 2 threads 20.19 / 19.96; batch 8, 2 threads 122.3 / 122.8).
 const WinogradConfig kConfig = {Isa::avx512,
                                 128,
-                                {f32_winograd_input_c16__avx512<4>, f32_winograd_output_c16__avx512<4>},
-                                {f32_winograd_input_c16__avx512<2>, f32_winograd_output_c16__avx512<2>},
+                                {f32_winograd_input_c16__avx512<4>,
+                                 f32_winograd_output_c16__avx512<4>},
+                                {f32_winograd_input_c16__avx512<2>,
+                                 f32_winograd_output_c16__avx512<2>},
                                 "f32_winograd_c16__avx512"};
 
 }  // namespace
