@@ -10,7 +10,11 @@ PACKAGES=(cmake ninja-build g++ pkg-config libeigen3-dev libstb-dev nlohmann-jso
           libutf8proc-dev libsimde-dev clang libclang-rt-14-dev
           python3-torch python3-torchvision python3-numpy python3-pil
           pybind11-dev python3-pybind11 python3-dev python3-pip python3-setuptools python3-wheel
-          python3-tqdm libcpp-httplib-dev python3-distributed python3-regex curl)
+          python3-tqdm libcpp-httplib-dev python3-distributed python3-regex curl
+          libopenblas0-openmp)
+# libopenblas0-openmp: Debian's python3-torch (the parity tests' reference and a benchmark peer)
+# links libblas.so.3, which is otherwise the reference BLAS: ViT-B/16 then took 8.9 s a forward
+# pass against 0.36 s on OpenBLAS here. Its OpenMP build follows torch.set_num_threads.
 # Node.js runs the test peers from npm (onnxruntime-node, the openai client, HF tokenizers).
 command -v node >/dev/null && command -v npm >/dev/null || PACKAGES+=(nodejs npm)
 missing=()
