@@ -178,8 +178,11 @@ TEST_CASE("conv: 3x3 stride 1 by Winograd F(4,3), F(2,3) and the GEMM path, all 
   conv::ConvParams p = params(16, 16, 3, 1, 1);
   for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512}) CHECK(conv::winograd_tile(isa, p) == 4);
   // measured: see conv.cpp
-  CHECK(conv::winograd_tile(Isa::avx512, params(256, 256, 3, 1, 1)) == 4);
+  CHECK(conv::winograd_tile(Isa::avx512, params(128, 128, 3, 1, 1)) == 4);
+  CHECK(conv::winograd_tile(Isa::avx512, params(128, 256, 3, 1, 1)) == 4);
+  CHECK(conv::winograd_tile(Isa::avx512, params(256, 256, 3, 1, 1)) == 2);
   CHECK(conv::winograd_tile(Isa::avx512, params(512, 512, 3, 1, 1)) == 2);
+  CHECK(conv::winograd_tile(Isa::avx2, params(256, 256, 3, 1, 1)) == 4);
   CHECK(conv::winograd_tile(Isa::avx2, params(512, 512, 3, 1, 1)) == 4);
   CHECK(conv::use_winograd(Isa::avx512, params(512, 512, 3, 1, 1)));
   p.algo = conv::ConvAlgo::gemm;
