@@ -133,7 +133,7 @@ TEST_CASE("tokenizer: empty, whitespace-only, control-only and zero-width-only t
   for (bool cased : {true, false}) {
     // clean_text drops Cc/Cf (except \t \n \r, which are whitespace) and maps whitespace to ' ';
     // the pre-tokenizer then drops the spaces. U+200B/C/D, U+2060 and U+FEFF are Cf.
-    for (const std::string text :
+    for (const std::string& text :
          {std::string(), std::string(" \t\n\r  "), std::string("\x01\x02\x1b\x7f", 4),
           std::string("\u00a0\u3000\u2028"), std::string("\u200b\u200c\u200d\u2060\ufeff"),
           std::string("\0\0\0", 3), std::string("\ufffd")}) {
