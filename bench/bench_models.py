@@ -98,9 +98,11 @@ class BenchModel:
 
 # ---- the torch side of each architecture ---------------------------------------------------------
 
-class ViTTokens(nn.Module):
-    """torchvision VisionTransformer up to the final LayerNorm, all tokens: (B, 1 + P, D).
-    Tern's vit forward gives the same tensor; token 0 is the embedding `tern embed` returns."""
+class ViTEmbedding(nn.Module):
+    """torchvision VisionTransformer up to the final LayerNorm, the class token: (B, D), the
+    embedding `tern embed` returns (and that Tern's benchmark times). The peers compute every
+    token through the last block, as their graphs are written; Tern computes the class token alone
+    there (models/transformer_encoder.hpp, keep)."""
 
     def __init__(self, vit: nn.Module):
         super().__init__()
@@ -109,7 +111,7 @@ class ViTTokens(nn.Module):
     def forward(self, x):
         x = self.vit._process_input(x)                                  # (B, P, D)
         cls = self.vit.class_token.expand(x.shape[0], -1, -1)           # (B, 1, D)
-        return self.vit.encoder(torch.cat([cls, x], dim=1))             # (B, 1 + P, D)
+        return self.vit.encoder(torch.cat([cls, x], dim=1))[:, 0]       # (B, D)
 
 
 def _blocks(state_dict: dict, prefix: str) -> int:
@@ -141,7 +143,7 @@ def torch_vit(sd: dict, config: dict) -> nn.Module:
     missing, unexpected = model.load_state_dict(sd, strict=False)
     if unexpected or any(not k.startswith("heads.") for k in missing):
         raise RuntimeError(f"vit state dict: missing {missing}, unexpected {unexpected}")
-    return ViTTokens(model).eval()
+    return ViTEmbedding(model).eval()
 
 
 def decorrelate(state_dict: dict, seed: int) -> None:

@@ -197,6 +197,8 @@ class TernEngine(Engine):
         out = os.path.join(self.workdir, "tern_output.npy")
         np.save(inp, self.x.astype(np.int32) if self.model.is_text else self.x)
         cmd = [self.run_model, self.model.tern_path, inp, out, "--threads", str(self.threads)]
+        if self.model.arch == "vit_b_16":
+            cmd += ["--pooling", "cls"]  # the embedding (tern_run_model's vit default: all tokens)
         p = subprocess.run(cmd, capture_output=True, text=True)
         if p.returncode != 0:
             raise RuntimeError(f"tern_run_model failed: {p.stderr.strip()}")

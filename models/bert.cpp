@@ -98,7 +98,8 @@ ForwardOutput Bert::forward_tokens(Parallel* par, const TokenBatch& tb,
   const int64_t H = c.hidden;
   if (req.logits && !c.pooler) fail("--logits needs the pooler: export the model with --keep-head");
   const int64_t blocks = req.layer == ForwardRequest::kFinal ? c.layers : req.layer;
-  const auto h = m.encoder.run(par, tb, blocks);  // the real tokens, packed
+  // the real tokens, packed (the first alone after the last block when only it is read)
+  const auto h = m.encoder.run(par, tb, blocks, req.logits || req.pool == PoolMode::cls);
   if (req.logits) {
     // HF pooler_output: tanh(W · h[CLS] + b), summed in double (one row per text: cheap)
     ForwardOutput po;

@@ -285,25 +285,31 @@ ForwardOutput Clip::forward_images(Parallel* par, const Tensor& x,
   // h = ln_pre(h)
   transformer::layer_norm(m.isa, par, m.ln_pre, N * T, W, hp, hp);
 
-  // pre-norm blocks: h += Attn(LN_1(h)); h += MLP(LN_2(h))
+  // pre-norm blocks: h += Attn(LN_1(h)); h += MLP(LN_2(h)). When only the class token is read
+  // (the projected embedding, --pooling cls), the last block computes it alone
+  // (transformer_encoder.hpp, keep): the other rows of h stay stale.
   transformer::EncoderScratch scratch(N * T, m.vdims);
   const transformer::EncoderInput in{N, T, nullptr};
+  const bool cls_only = (projected || req.pool == PoolMode::cls) && blocks > 0;
+  const std::vector<int64_t> cls_pos(static_cast<size_t>(N), 0);
   for (int64_t i = 0; i < blocks; ++i)
-    transformer::pre_norm_layer(m.isa, par, m.vlayers[i], m.vdims, in, hp, scratch, c.act);
+    transformer::pre_norm_layer(m.isa, par, m.vlayers[i], m.vdims, in, hp, scratch, c.act,
+                                cls_only && i + 1 == blocks ? cls_pos.data() : nullptr);
 
-  if (!projected) {
+  if (!cls_only) {
     // explicit pooling: every token through ln_post at the final layer, then pool
     if (final) transformer::layer_norm(m.isa, par, m.ln_post, N * T, W, hp, hp);
     return token_output(std::move(h), nullptr, req, /*mean skips the class token*/ 1);
   }
-  // cls [N, W] = ln_post(h[:, 0]);  out [N, E] = cls · projᵀ
-  std::vector<float> cls_rows(static_cast<size_t>(N * W));
+  // cls [N, W] = ln_post(h[:, 0]) (at the final layer);  out [N, E] = cls · projᵀ
+  Tensor cls_rows({N, W});
   for (int64_t n = 0; n < N; ++n)
-    std::memcpy(cls_rows.data() + n * W, hp + n * T * W, sizeof(float) * W);
-  transformer::layer_norm(m.isa, par, m.ln_post, N, W, cls_rows.data(), cls_rows.data());
+    std::memcpy(cls_rows.f32() + n * W, hp + n * T * W, sizeof(float) * W);
+  if (final) transformer::layer_norm(m.isa, par, m.ln_post, N, W, cls_rows.f32(), cls_rows.f32());
+  if (!projected) return ForwardOutput{ForwardOutput::Kind::pooled, std::move(cls_rows), {}};
   ForwardOutput out;
   out.values = Tensor({N, E});
-  project(par, m.vproj, N, cls_rows.data(), out.values.f32());
+  project(par, m.vproj, N, cls_rows.f32(), out.values.f32());
   return out;
 }
 
@@ -358,8 +364,11 @@ ForwardOutput Clip::forward_tokens(Parallel* par, const TokenBatch& tb,
   transformer::EncoderScratch scratch(rows, m.tdims);
   transformer::EncoderInput in{batch, seq_len, lens.data()};
   in.causal = true;
+  // The projected embedding reads the end-of-text token alone: the last block computes it alone
+  // (transformer_encoder.hpp, keep).
   for (int64_t i = 0; i < blocks; ++i)
-    transformer::pre_norm_layer(m.isa, par, m.tlayers[i], m.tdims, in, x, scratch, c.act);
+    transformer::pre_norm_layer(m.isa, par, m.tlayers[i], m.tdims, in, x, scratch, c.act,
+                                projected && i + 1 == blocks ? eot.data() : nullptr);
 
   if (!projected) {
     if (final) transformer::layer_norm(m.isa, par, m.ln_final, rows, Wt, x, x);

@@ -78,7 +78,8 @@ ForwardOutput DistilBert::forward_tokens(Parallel* par, const TokenBatch& tb,
   const Impl& m = *impl_;
   if (req.logits) fail("--logits applies to image models only");
   const int64_t blocks = req.layer == ForwardRequest::kFinal ? m.cfg.n_layers : req.layer;
-  const auto h = m.encoder.run(par, tb, blocks);  // the real tokens, packed
+  // the real tokens, packed (the first alone after the last block when only it is read)
+  const auto h = m.encoder.run(par, tb, blocks, req.pool == PoolMode::cls);
   return token_output(transformer::TextEncoder::padded(h, tb.seq_len, m.cfg.dim), h.lengths.data(),
                       req, 0);
 }

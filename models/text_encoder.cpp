@@ -25,7 +25,8 @@ TextEncoder::TextEncoder(const WeightFile& file, Isa isa, const std::string& arc
     fail(file.path(), ": ", arch, " config says ", s.layers, " layers but the file has more");
 }
 
-TextEncoder::Packed TextEncoder::run(Parallel* par, const TokenBatch& tb, int64_t blocks) const {
+TextEncoder::Packed TextEncoder::run(Parallel* par, const TokenBatch& tb, int64_t blocks,
+                                     bool cls_only) const {
   const int64_t D = shape_.dims.dim, batch = tb.n, seq_len = tb.seq_len;
   const int32_t* ids = tb.ids;
   if (batch < 0 || seq_len < 0) fail(arch_, ": negative batch or sequence length");
@@ -73,8 +74,10 @@ TextEncoder::Packed TextEncoder::run(Parallel* par, const TokenBatch& tb, int64_
   // post-norm blocks (up to the requested one): x = LN(x + Attn(x)); x = LN(x + FFN(x))
   EncoderScratch scratch(rows, shape_.dims);
   const EncoderInput in{batch, seq_len, nullptr, p.offsets.data()};
+  const std::vector<int64_t> first(static_cast<size_t>(batch), 0);
   for (int64_t i = 0; i < blocks; ++i)
-    post_norm_layer(isa_, par, layers_[i], shape_.dims, in, x, scratch);
+    post_norm_layer(isa_, par, layers_[i], shape_.dims, in, x, scratch,
+                    cls_only && i + 1 == blocks ? first.data() : nullptr);
   return p;
 }
 

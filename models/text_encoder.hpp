@@ -34,7 +34,10 @@ class TextEncoder {
     std::vector<int32_t> lengths;
   };
   // Checks lengths, ids and positions (tern::Error naming the sequence and position).
-  Packed run(Parallel* par, const TokenBatch& batch, int64_t blocks) const;
+  // cls_only: the caller reads each sequence's first token alone (--pooling cls, BERT's pooler),
+  // so the last block computes that row alone (transformer_encoder.hpp, keep); the other rows of
+  // x are then stale.
+  Packed run(Parallel* par, const TokenBatch& batch, int64_t blocks, bool cls_only = false) const;
   // [batch, seq_len, D]: each sequence's tokens, rows past its length zero.
   static Tensor padded(const Packed& p, int64_t seq_len, int64_t dim);
 

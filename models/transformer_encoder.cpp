@@ -1,6 +1,9 @@
 #include "models/transformer_encoder.hpp"
 
 #include <cmath>
+#include <cstring>
+#include <optional>
+#include <vector>
 
 #include "kernels/attention/attention.hpp"
 #include "kernels/norm/layer_norm.hpp"
@@ -55,9 +58,33 @@ EncoderScratch::EncoderScratch(int64_t rows, const EncoderDims& d)
       tmp(static_cast<size_t>(rows * d.dim)),
       mlp(static_cast<size_t>(rows * d.hidden)) {}
 
-// ctx[rows, D] = MultiHeadAttention(qkv[rows, 3D]) with heads of D / heads channels.
-static void self_attention(Isa isa, Parallel* par, const EncoderDims& d, const EncoderInput& in,
-                           const float* qkv, float* ctx) {
+namespace {
+
+// The kept rows (keep, above) of the sequences that have rows, as row indices into x.
+std::vector<int64_t> kept_rows(const EncoderInput& in, const int64_t* keep) {
+  std::vector<int64_t> rows;
+  for (int64_t b = 0; b < in.batch; ++b) {
+    const int64_t first = in.offsets ? in.offsets[b] : b * in.seq_len;
+    const int64_t count = in.offsets ? in.offsets[b + 1] - first : in.seq_len;
+    if (count > 0) rows.push_back(first + keep[b]);
+  }
+  return rows;
+}
+
+// dst[i] = src[rows[i]] (gather) or dst[rows[i]] = src[i] (scatter), rows of dim floats.
+void gather(const std::vector<int64_t>& rows, int64_t dim, const float* src, float* dst) {
+  for (size_t i = 0; i < rows.size(); ++i)
+    std::memcpy(dst + int64_t(i) * dim, src + rows[i] * dim, sizeof(float) * dim);
+}
+void scatter(const std::vector<int64_t>& rows, int64_t dim, const float* src, float* dst) {
+  for (size_t i = 0; i < rows.size(); ++i)
+    std::memcpy(dst + rows[i] * dim, src + int64_t(i) * dim, sizeof(float) * dim);
+}
+
+// ctx[rows, D] = MultiHeadAttention(qkv[rows, 3D]) with heads of D / heads channels (only the
+// rows keep picks, when given).
+void self_attention(Isa isa, Parallel* par, const EncoderDims& d, const EncoderInput& in,
+                    const float* qkv, float* ctx, const int64_t* keep) {
   attention::Params p;
   p.batch = in.batch;
   p.seq_len = in.seq_len;
@@ -76,40 +103,74 @@ static void self_attention(Isa isa, Parallel* par, const EncoderDims& d, const E
   p.scale = 1.f / std::sqrt(static_cast<float>(p.head_dim));
   // packed: every sequence of its own length, all in one call (one fork/join per layer)
   p.offsets = in.offsets;
+  p.query_rows = keep;
   attention::attention(isa, par, p);
 }
 
+// The rows a block's second half runs on: all of x, ctx and tmp, or (keep) the n kept rows
+// gathered into a buffer of their own, and put back by done().
+struct BlockRows {
+  int64_t n;
+  float *x, *ctx, *tmp;
+  std::vector<int64_t> kept;
+  std::optional<ScratchBuffer> buf;
+
+  BlockRows(const EncoderInput& in, const int64_t* keep, int64_t D, float* x_all,
+            EncoderScratch& s)
+      : n(in.rows()), x(x_all), ctx(s.ctx.data()), tmp(s.tmp.data()) {
+    if (!keep) return;
+    kept = kept_rows(in, keep);
+    n = int64_t(kept.size());
+    buf.emplace(static_cast<size_t>(3 * n * D));
+    x = buf->data();
+    ctx = x + n * D;
+    tmp = ctx + n * D;
+    gather(kept, D, x_all, x);
+    gather(kept, D, s.ctx.data(), ctx);
+  }
+  void done(int64_t D, float* x_all) const {
+    if (buf) scatter(kept, D, x, x_all);
+  }
+};
+
+}  // namespace
+
 void post_norm_layer(Isa isa, Parallel* par, const EncoderLayer& l, const EncoderDims& d,
-                     const EncoderInput& in, float* x, EncoderScratch& s) {
-  const int64_t rows = in.rows();
+                     const EncoderInput& in, float* x, EncoderScratch& s, const int64_t* keep) {
+  const int64_t D = d.dim;
   // qkv [rows, 3D] = x · Wqkvᵀ + b
-  linear(par, l.qkv, rows, x, s.qkv.data());
+  linear(par, l.qkv, in.rows(), x, s.qkv.data());
   // ctx [rows, D] = softmax(q kᵀ / √dh, keys < length) v, per head
-  self_attention(isa, par, d, in, s.qkv.data(), s.ctx.data());
-  // tmp [rows, D] = ctx · Woᵀ + b + x;  x = LN_sa(tmp)
-  linear(par, l.out, rows, s.ctx.data(), s.tmp.data(), x);
-  layer_norm(isa, par, l.attn_norm, rows, d.dim, s.tmp.data(), x);
-  // mlp [rows, F] = gelu(x · W1ᵀ + b1)
-  linear(par, l.fc1, rows, x, s.mlp.data(), nullptr, gemm::Activation::gelu);
-  // tmp [rows, D] = mlp · W2ᵀ + b2 + x;  x = LN_out(tmp)
-  linear(par, l.fc2, rows, s.mlp.data(), s.tmp.data(), x);
-  layer_norm(isa, par, l.mlp_norm, rows, d.dim, s.tmp.data(), x);
+  self_attention(isa, par, d, in, s.qkv.data(), s.ctx.data(), keep);
+  BlockRows r(in, keep, D, x, s);
+  // tmp [n, D] = ctx · Woᵀ + b + x;  x = LN_sa(tmp)
+  linear(par, l.out, r.n, r.ctx, r.tmp, r.x);
+  layer_norm(isa, par, l.attn_norm, r.n, D, r.tmp, r.x);
+  // mlp [n, F] = gelu(x · W1ᵀ + b1)
+  linear(par, l.fc1, r.n, r.x, s.mlp.data(), nullptr, gemm::Activation::gelu);
+  // tmp [n, D] = mlp · W2ᵀ + b2 + x;  x = LN_out(tmp)
+  linear(par, l.fc2, r.n, s.mlp.data(), r.tmp, r.x);
+  layer_norm(isa, par, l.mlp_norm, r.n, D, r.tmp, r.x);
+  r.done(D, x);
 }
 
 void pre_norm_layer(Isa isa, Parallel* par, const EncoderLayer& l, const EncoderDims& d,
-                    const EncoderInput& in, float* x, EncoderScratch& s, gemm::Activation act) {
-  const int64_t rows = in.rows();
+                    const EncoderInput& in, float* x, EncoderScratch& s, gemm::Activation act,
+                    const int64_t* keep) {
+  const int64_t D = d.dim;
   // tmp [rows, D] = LN_1(x);  qkv [rows, 3D] = tmp · Wqkvᵀ + b
-  layer_norm(isa, par, l.attn_norm, rows, d.dim, x, s.tmp.data());
-  linear(par, l.qkv, rows, s.tmp.data(), s.qkv.data());
+  layer_norm(isa, par, l.attn_norm, in.rows(), D, x, s.tmp.data());
+  linear(par, l.qkv, in.rows(), s.tmp.data(), s.qkv.data());
   // ctx [rows, D] = softmax(q kᵀ / √dh) v, per head
-  self_attention(isa, par, d, in, s.qkv.data(), s.ctx.data());
-  // x [rows, D] += ctx · Woᵀ + b
-  linear(par, l.out, rows, s.ctx.data(), x, x);
-  // tmp = LN_2(x);  mlp [rows, F] = act(tmp · W1ᵀ + b1);  x += mlp · W2ᵀ + b2
-  layer_norm(isa, par, l.mlp_norm, rows, d.dim, x, s.tmp.data());
-  linear(par, l.fc1, rows, s.tmp.data(), s.mlp.data(), nullptr, act);
-  linear(par, l.fc2, rows, s.mlp.data(), x, x);
+  self_attention(isa, par, d, in, s.qkv.data(), s.ctx.data(), keep);
+  BlockRows r(in, keep, D, x, s);
+  // x [n, D] += ctx · Woᵀ + b
+  linear(par, l.out, r.n, r.ctx, r.x, r.x);
+  // tmp = LN_2(x);  mlp [n, F] = act(tmp · W1ᵀ + b1);  x += mlp · W2ᵀ + b2
+  layer_norm(isa, par, l.mlp_norm, r.n, D, r.x, r.tmp);
+  linear(par, l.fc1, r.n, r.tmp, s.mlp.data(), nullptr, act);
+  linear(par, l.fc2, r.n, s.mlp.data(), r.x, r.x);
+  r.done(D, x);
 }
 
 }  // namespace tern::transformer

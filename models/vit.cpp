@@ -153,19 +153,29 @@ ForwardOutput ViT::forward_images(Parallel* par, const Tensor& x, const ForwardR
     for (int64_t i = 0; i < G * G * D; ++i) hn[D + i] = tn[i] + pos[D + i];
   }
 
-  // pre-norm blocks (all, or up to the requested one): h += Attn(LN_1(h)); h += MLP(LN_2(h))
+  // pre-norm blocks (all, or up to the requested one): h += Attn(LN_1(h)); h += MLP(LN_2(h)).
+  // When only the class token is read (--pooling cls, the default, and the logits), the last
+  // block computes it alone (transformer_encoder.hpp, keep): the other rows of h stay stale.
   transformer::EncoderScratch scratch(N * T, m.dims);
   const transformer::EncoderInput in{N, T, nullptr};
+  const bool cls_only = req.pool == PoolMode::cls && blocks > 0;
+  const std::vector<int64_t> cls_pos(static_cast<size_t>(N), 0);
   for (int64_t i = 0; i < blocks; ++i)
-    transformer::pre_norm_layer(m.isa, par, m.layers[i], m.dims, in, h, scratch);
-
-  // h = LN(h)   (encoder.ln, every token), for the model's usual output
-  if (final) transformer::layer_norm(m.isa, par, m.norm, N * T, D, h, h);
-  if (!req.logits) return token_output(std::move(out), nullptr, req, /*mean skips cls*/ 1);
-
-  // logits [N, classes] = cls · headᵀ + b
+    transformer::pre_norm_layer(m.isa, par, m.layers[i], m.dims, in, h, scratch,
+                                gemm::Activation::gelu,
+                                cls_only && i + 1 == blocks ? cls_pos.data() : nullptr);
+  if (!cls_only) {
+    // h = LN(h)   (encoder.ln, every token), for the model's usual output
+    if (final) transformer::layer_norm(m.isa, par, m.norm, N * T, D, h, h);
+    return token_output(std::move(out), nullptr, req, /*mean skips cls*/ 1);
+  }
+  // cls [N, D] = LN(h[:, 0])   (encoder.ln at the final layer)
   Tensor cls_tokens({N, D});
   for (int64_t n = 0; n < N; ++n) std::memcpy(cls_tokens.f32() + n * D, h + n * T * D, D * 4);
+  if (final) transformer::layer_norm(m.isa, par, m.norm, N, D, cls_tokens.f32(), cls_tokens.f32());
+  if (!req.logits) return ForwardOutput{ForwardOutput::Kind::pooled, std::move(cls_tokens), {}};
+
+  // logits [N, classes] = cls · headᵀ + b
   ForwardOutput scores;
   scores.values = Tensor({N, c.num_classes});
   transformer::linear(par, m.head, N, cls_tokens.f32(), scores.values.f32());

@@ -243,3 +243,73 @@ TEST_CASE("kernel attention: packed sequences of their own lengths, in one call"
       }
     }
 }
+
+TEST_CASE("kernel attention: one query row per sequence gives that row of the full call") {
+  // query_rows (an encoder's last block when only one token is read): the row picked must be, bit
+  // for bit, the full call's row, with every other out row untouched; padded and packed layouts,
+  // key padding and the causal mask, one thread and three (both tiling schemes: 1 and 12 heads).
+  for (bool causal : {false, true})
+    for (bool packed_layout : {false, true})
+      for (int64_t heads : {1, 12})
+        for (Isa isa : test::supported_isas()) {
+          const std::vector<int64_t> lens = {5, 70, 1, 33};
+          const int64_t B = int64_t(lens.size()), T = 70, dh = 24, D = heads * dh;
+          const int64_t ld = 3 * D + 2, ld_out = D + 1;
+          std::vector<int64_t> off = {0};
+          for (int64_t n : lens) off.push_back(off.back() + n);
+          const int64_t rows = packed_layout ? off.back() : B * T;
+          const std::vector<float> qkv = test::random_floats(rows * ld, 91 + heads);
+          std::vector<int32_t> key_lengths(lens.begin(), lens.end());
+          attention::Params p;
+          p.batch = B;
+          p.seq_len = T;
+          p.heads = heads;
+          p.head_dim = dh;
+          p.q = qkv.data();
+          p.k = qkv.data() + D;
+          p.v = qkv.data() + 2 * D;
+          p.ld_q = p.ld_k = p.ld_v = ld;
+          p.seq_stride = T * ld;
+          p.ld_out = ld_out;
+          p.out_seq_stride = T * ld_out;
+          if (packed_layout)
+            p.offsets = off.data();
+          else
+            p.key_lengths = key_lengths.data();
+          p.causal = causal;
+          p.scale = 0.3f;
+          // a last real token, a first one, one in the middle (padded: also a padded row)
+          const std::vector<int64_t> pick = {4, packed_layout ? 69 : 50, 0, packed_layout ? 17 : 60};
+          std::vector<float> full(rows * ld_out, 777.f), one_thread = full, three_threads = full,
+                                                         ref = full;
+          p.out = full.data();
+          attention::attention(isa, nullptr, p);
+          attention::Params q = p;
+          q.query_rows = pick.data();
+          ThreadPool one(1), three(3);
+          q.out = one_thread.data();
+          attention::attention(isa, &one, q);
+          q.out = three_threads.data();
+          attention::attention(isa, &three, q);
+          q.out = ref.data();
+          attention::attention_reference(q);
+          INFO(isa_name(isa) << " heads " << heads << " causal " << causal << " packed "
+                             << packed_layout);
+          CHECK(std::memcmp(one_thread.data(), three_threads.data(),
+                            sizeof(float) * one_thread.size()) == 0);
+          for (int64_t b = 0; b < B; ++b) {
+            const int64_t base = packed_layout ? off[b] : b * T;
+            const int64_t n = packed_layout ? lens[b] : T;
+            for (int64_t t = 0; t < n; ++t) {
+              const float* got = one_thread.data() + (base + t) * ld_out;
+              if (t == pick[b]) {
+                CHECK(std::memcmp(got, full.data() + (base + t) * ld_out, sizeof(float) * D) == 0);
+                CHECK(test::max_rel_diff(got, ref.data() + (base + t) * ld_out, D, 1.0) <= 4e-6);
+              } else {
+                for (int64_t d = 0; d < D; ++d) REQUIRE(got[d] == 777.f);
+              }
+              REQUIRE(got[D] == 777.f);
+            }
+          }
+        }
+}

@@ -53,8 +53,21 @@ void check_params(const Params& p) {
   for (int64_t b = 0; b < p.batch; ++b) {
     assert(rows_of(p, b) >= 0);
     assert(key_length(p, b) >= 0 && key_length(p, b) <= rows_of(p, b));
+    assert(!p.query_rows || rows_of(p, b) == 0 ||
+           (p.query_rows[b] >= 0 && p.query_rows[b] < rows_of(p, b)));
   }
   (void)p;
+}
+
+// The query rows [first, first + count) of sequence b that a call computes: blocks of kQueryBlock
+// rows, or the one row query_rows[b] picks.
+struct QueryRange {
+  int64_t first, count;
+};
+QueryRange query_range(const Params& p, int64_t b, int64_t qb) {
+  if (p.query_rows) return {p.query_rows[b], 1};
+  const int64_t q0 = qb * kQueryBlock;
+  return {q0, std::min(kQueryBlock, rows_of(p, b) - q0)};
 }
 
 // Grow-only scratch of the thread that calls it (never shrinks: its size follows the largest
@@ -97,8 +110,8 @@ void pack_head(const AttentionConfig& uk, const Params& p, const Head& g, int64_
 // Query block qb of (b, h) against its packed Kᵀ / V.
 void query_block(const AttentionConfig& uk, const Params& p, const Head& g, int64_t b, int64_t h,
                  int64_t qb, const float* packed) {
-  const int64_t dh = p.head_dim, T = rows_of(p, b), L = key_length(p, b);
-  const int64_t q0 = qb * kQueryBlock, rows = std::min(kQueryBlock, T - q0);
+  const int64_t dh = p.head_dim, L = key_length(p, b);
+  const auto [q0, rows] = query_range(p, b, qb);
   const int64_t nr = uk.nr, dh_pad = g.dh_pad, t_pad = g.t_pad;
   float* out = p.out + out_base(p, b) + q0 * p.ld_out + h * dh;
   if (L == 0) {
@@ -151,7 +164,8 @@ void query_block(const AttentionConfig& uk, const Params& p, const Head& g, int6
   }
 }
 
-int64_t query_blocks(int64_t T) {
+int64_t query_blocks(const Params& p, int64_t T) {
+  if (p.query_rows) return T > 0 ? 1 : 0;
   return (T + kQueryBlock - 1) / kQueryBlock;
 }
 
@@ -166,7 +180,7 @@ void attention(Isa isa, Parallel* par, const Params& p) {
   auto head = [&](int64_t b) { return Head{round_up(rows_of(p, b), nr), dh_pad, dh_pad == dh}; };
   int64_t max_qb = 0, max_t = 0;
   for (int64_t b = 0; b < B; ++b) {
-    max_qb = std::max(max_qb, query_blocks(rows_of(p, b)));
+    max_qb = std::max(max_qb, query_blocks(p, rows_of(p, b)));
     max_t = std::max(max_t, rows_of(p, b));
   }
   if (max_t == 0) return;
@@ -184,7 +198,7 @@ void attention(Isa isa, Parallel* par, const Params& p) {
       thread_local std::vector<float> t_head;
       float* packed = scratch(t_head, g.size(dh, T));
       if (key_length(p, b) > 0) pack_head(uk, p, g, b, h, packed);
-      for (int64_t qb = 0; qb < query_blocks(T); ++qb) query_block(uk, p, g, b, h, qb, packed);
+      for (int64_t qb = 0; qb < query_blocks(p, T); ++qb) query_block(uk, p, g, b, h, qb, packed);
     });
     return;
   }
@@ -198,7 +212,7 @@ void attention(Isa isa, Parallel* par, const Params& p) {
   int64_t* task_at = pack_at + B + 1;
   for (int64_t b = 0; b < B; ++b) {
     pack_at[b + 1] = pack_at[b] + int64_t(head(b).size(dh, rows_of(p, b))) * H;
-    task_at[b + 1] = task_at[b] + query_blocks(rows_of(p, b)) * H;
+    task_at[b + 1] = task_at[b] + query_blocks(p, rows_of(p, b)) * H;
   }
   thread_local std::vector<float> t_packed;
   float* packed = scratch(t_packed, size_t(pack_at[B]));
@@ -210,7 +224,7 @@ void attention(Isa isa, Parallel* par, const Params& p) {
   });
   parallel_for(par, task_at[B], [&](int64_t task) {
     const int64_t b = std::upper_bound(task_at, task_at + B + 1, task) - task_at - 1;
-    const int64_t T = rows_of(p, b), nqb = query_blocks(T), local = task - task_at[b];
+    const int64_t T = rows_of(p, b), nqb = query_blocks(p, T), local = task - task_at[b];
     const int64_t h = local / nqb, qb = local % nqb;
     const Head g = head(b);
     query_block(uk, p, g, b, h, qb, packed + pack_at[b] + h * int64_t(g.size(dh, T)));
@@ -225,6 +239,7 @@ void attention_reference(const Params& p) {
     if (size_t(rows_of(p, b)) > sc.size()) sc.resize(size_t(rows_of(p, b)));
     for (int64_t h = 0; h < p.heads; ++h)
       for (int64_t t = 0; t < rows_of(p, b); ++t) {
+        if (p.query_rows && t != p.query_rows[b]) continue;
         float* out = p.out + out_base(p, b) + t * p.ld_out + h * dh;
         if (L == 0) {
           for (int64_t d = 0; d < dh; ++d) out[d] = 0.f;

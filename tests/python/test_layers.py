@@ -344,6 +344,17 @@ class ViTLayers(LayerTestBase):
             self.tern_run(self.model_file, self.x, isa, "--layer", "-2"),
             self.tern_run(self.model_file, self.x, isa, "--layer", str(self.SMALL["layers"] - 1)))
 
+    def test_class_token_alone_is_bit_identical(self):
+        # With cls pooling the last block computes the class token alone (the other tokens only
+        # as keys and values): it must be bit for bit token 0 of the full, unpooled output.
+        for isa in self.isas:
+            for layer in ("1", "-1", None):
+                flags = ("--layer", layer) if layer else ()
+                with self.subTest(layer=layer, isa=isa):
+                    cls = self.tern_run(self.model_file, self.x, isa, *flags, "--pooling", "cls")
+                    full = self.tern_run(self.model_file, self.x, isa, *flags, "--pooling", "none")
+                    np.testing.assert_array_equal(cls, full[:, 0])
+
     def test_batch_equals_single_runs(self):
         isa = self.isas[-1]
         for layer in ("0", "2"):
@@ -458,6 +469,19 @@ class DistilBertLayers(LayerTestBase):
                                               "--layer", layer)[0]
                         rel = np.abs(batch[i, :L] - alone).max() / np.abs(alone).max()
                         self.assertLessEqual(rel, 1e-5, f"text {i} (len {L}) in the batch vs alone")
+
+    def test_first_token_alone_is_bit_identical(self):
+        # With cls pooling the last block computes each text's first token alone: bit for bit
+        # row 0 of the unpooled output, in a batch of mixed lengths (one of a single token).
+        lengths = (9, 2, 23, 1)
+        for isa in self.isas:
+            for layer in ("1", "-1"):
+                with self.subTest(layer=layer, isa=isa):
+                    cls = self.tern_run(self.model_file, self.ids, isa, "--layer", layer,
+                                        "--pooling", "cls", lengths=lengths)
+                    full = self.tern_run(self.model_file, self.ids, isa, "--layer", layer,
+                                         "--pooling", "none", lengths=lengths)
+                    np.testing.assert_array_equal(cls, full[:, 0])
 
     def test_default_is_the_last_block_bit_identical(self):
         n = self.SMALL["layers"]
