@@ -71,14 +71,35 @@ std::vector<int64_t> kept_rows(const EncoderInput& in, const int64_t* keep) {
   return rows;
 }
 
-// dst[i] = src[rows[i]] (gather) or dst[rows[i]] = src[i] (scatter), rows of dim floats.
+// dst[i] = src[rows[i]] (gather) or dst[rows[i]] = src[i] (scatter), rows of dim floats; the
+// scattered side's rows ld floats apart.
 void gather(const std::vector<int64_t>& rows, int64_t dim, const float* src, float* dst) {
   for (size_t i = 0; i < rows.size(); ++i)
     std::memcpy(dst + int64_t(i) * dim, src + rows[i] * dim, sizeof(float) * dim);
 }
-void scatter(const std::vector<int64_t>& rows, int64_t dim, const float* src, float* dst) {
+void scatter(const std::vector<int64_t>& rows, int64_t dim, const float* src, float* dst,
+             int64_t ld) {
   for (size_t i = 0; i < rows.size(); ++i)
-    std::memcpy(dst + rows[i] * dim, src + int64_t(i) * dim, sizeof(float) * dim);
+    std::memcpy(dst + rows[i] * ld, src + int64_t(i) * dim, sizeof(float) * dim);
+}
+
+// qkv [rows, 3D] = x · Wqkvᵀ + b. With kept rows, the queries (columns [0, D)) of those rows only,
+// the keys and values of every row (when D starts a column panel of the packed weight; else all).
+void qkv_projection(Parallel* par, const Linear& l, const EncoderInput& in,
+                    const std::vector<int64_t>* kept, int64_t D, const float* x, float* qkv) {
+  if (!kept || D % gemm::columns_per_panel(l.w.isa()) != 0) {
+    linear(par, l, in.rows(), x, qkv);
+    return;
+  }
+  gemm::Epilogue ep;
+  ep.bias = l.b.f32();
+  gemm::gemm_columns(par, in.rows(), x, D, l.w, D, 3 * D, qkv, 3 * D, ep);
+  const int64_t n = int64_t(kept->size());
+  ScratchBuffer buf(static_cast<size_t>(2 * n * D));
+  float *xk = buf.data(), *q = xk + n * D;
+  gather(*kept, D, x, xk);
+  gemm::gemm_columns(par, n, xk, D, l.w, 0, D, q, D, ep);
+  scatter(*kept, D, q, qkv, 3 * D);
 }
 
 // ctx[rows, D] = MultiHeadAttention(qkv[rows, 3D]) with heads of D / heads channels (only the
@@ -107,29 +128,28 @@ void self_attention(Isa isa, Parallel* par, const EncoderDims& d, const EncoderI
   attention::attention(isa, par, p);
 }
 
-// The rows a block's second half runs on: all of x, ctx and tmp, or (keep) the n kept rows
-// gathered into a buffer of their own, and put back by done().
+// The rows a block's second half runs on: all of x, ctx and tmp, or the n kept rows gathered
+// into a buffer of their own, and put back by done().
 struct BlockRows {
   int64_t n;
   float *x, *ctx, *tmp;
-  std::vector<int64_t> kept;
+  const std::vector<int64_t>* kept;
   std::optional<ScratchBuffer> buf;
 
-  BlockRows(const EncoderInput& in, const int64_t* keep, int64_t D, float* x_all,
-            EncoderScratch& s)
-      : n(in.rows()), x(x_all), ctx(s.ctx.data()), tmp(s.tmp.data()) {
-    if (!keep) return;
-    kept = kept_rows(in, keep);
-    n = int64_t(kept.size());
+  BlockRows(const EncoderInput& in, const std::vector<int64_t>* kept_rows, int64_t D,
+            float* x_all, EncoderScratch& s)
+      : n(in.rows()), x(x_all), ctx(s.ctx.data()), tmp(s.tmp.data()), kept(kept_rows) {
+    if (!kept) return;
+    n = int64_t(kept->size());
     buf.emplace(static_cast<size_t>(3 * n * D));
     x = buf->data();
     ctx = x + n * D;
     tmp = ctx + n * D;
-    gather(kept, D, x_all, x);
-    gather(kept, D, s.ctx.data(), ctx);
+    gather(*kept, D, x_all, x);
+    gather(*kept, D, s.ctx.data(), ctx);
   }
   void done(int64_t D, float* x_all) const {
-    if (buf) scatter(kept, D, x, x_all);
+    if (kept) scatter(*kept, D, x, x_all, D);
   }
 };
 
@@ -138,11 +158,13 @@ struct BlockRows {
 void post_norm_layer(Isa isa, Parallel* par, const EncoderLayer& l, const EncoderDims& d,
                      const EncoderInput& in, float* x, EncoderScratch& s, const int64_t* keep) {
   const int64_t D = d.dim;
+  const std::vector<int64_t> kept = keep ? kept_rows(in, keep) : std::vector<int64_t>{};
+  const std::vector<int64_t>* k = keep ? &kept : nullptr;
   // qkv [rows, 3D] = x · Wqkvᵀ + b
-  linear(par, l.qkv, in.rows(), x, s.qkv.data());
+  qkv_projection(par, l.qkv, in, k, D, x, s.qkv.data());
   // ctx [rows, D] = softmax(q kᵀ / √dh, keys < length) v, per head
   self_attention(isa, par, d, in, s.qkv.data(), s.ctx.data(), keep);
-  BlockRows r(in, keep, D, x, s);
+  BlockRows r(in, k, D, x, s);
   // tmp [n, D] = ctx · Woᵀ + b + x;  x = LN_sa(tmp)
   linear(par, l.out, r.n, r.ctx, r.tmp, r.x);
   layer_norm(isa, par, l.attn_norm, r.n, D, r.tmp, r.x);
@@ -158,12 +180,14 @@ void pre_norm_layer(Isa isa, Parallel* par, const EncoderLayer& l, const Encoder
                     const EncoderInput& in, float* x, EncoderScratch& s, gemm::Activation act,
                     const int64_t* keep) {
   const int64_t D = d.dim;
+  const std::vector<int64_t> kept = keep ? kept_rows(in, keep) : std::vector<int64_t>{};
+  const std::vector<int64_t>* k = keep ? &kept : nullptr;
   // tmp [rows, D] = LN_1(x);  qkv [rows, 3D] = tmp · Wqkvᵀ + b
   layer_norm(isa, par, l.attn_norm, in.rows(), D, x, s.tmp.data());
-  linear(par, l.qkv, in.rows(), s.tmp.data(), s.qkv.data());
+  qkv_projection(par, l.qkv, in, k, D, s.tmp.data(), s.qkv.data());
   // ctx [rows, D] = softmax(q kᵀ / √dh) v, per head
   self_attention(isa, par, d, in, s.qkv.data(), s.ctx.data(), keep);
-  BlockRows r(in, keep, D, x, s);
+  BlockRows r(in, k, D, x, s);
   // x [n, D] += ctx · Woᵀ + b
   linear(par, l.out, r.n, r.ctx, r.x, r.x);
   // tmp = LN_2(x);  mlp [n, F] = act(tmp · W1ᵀ + b1);  x += mlp · W2ᵀ + b2

@@ -78,10 +78,11 @@ struct EncoderScratch {
 // keep: null, or one token per sequence, the only rows of the block's output the caller reads (the
 // last block's, pooled by the class token or CLIP's end-of-text token): keep[b] is a position in
 // sequence b (< its rows; sequences without rows are skipped). Every token still serves as a key
-// and value, but only the kept rows go through the attention's queries, the output projection,
-// the norms and the MLP: the kept rows get, bit for bit, what the full block gives them (each
-// kernel computes a row alike whatever the row count), and the other rows of x are left as they
-// were, stale. ViT-B/16's class token: the last block costs 3 of its 12 units of linear work.
+// and value, but only the kept rows get queries and go through the attention, the output
+// projection, the norms and the MLP: the kept rows get, bit for bit, what the full block gives
+// them (each kernel computes a row alike whatever the row count), and the other rows of x are left
+// as they were, stale. ViT-B/16's class token: the last block costs 2 of its 12 units of linear
+// work (the keys and values).
 
 // x ← LN2(h + MLP(h)) with h = LN1(x + Attn(x))      (DistilBERT / BERT, post-norm)
 void post_norm_layer(Isa isa, Parallel* par, const EncoderLayer& layer, const EncoderDims& dims,

@@ -234,15 +234,16 @@ void run_task(const GemmConfig& cfg, const Plan& plan, int64_t m0, int64_t m1, i
   }
 }
 
+// Columns [c0, c1) of C (c0 a multiple of NR) from B packed with N columns.
 void run_packed(const GemmConfig& cfg, Parallel* par, int64_t M, int64_t N, int64_t K,
                 const float* A, int64_t lda, const float* bp, bool weight, float* C, int64_t ldc,
-                const Epilogue& ep) {
-  if (M <= 0 || N <= 0) return;
-  const Plan plan = make_plan(cfg, par ? par->num_threads() : 1, M, N, K, weight);
+                const Epilogue& ep, int64_t c0, int64_t c1) {
+  if (M <= 0 || c1 <= c0) return;
+  const Plan plan = make_plan(cfg, par ? par->num_threads() : 1, M, c1 - c0, K, weight);
   parallel_for_2d(par, plan.tiles_m, plan.tiles_n, [&](int64_t ti, int64_t tj) {
-    const int64_t m0 = ti * plan.mt, n0 = tj * plan.nt;
-    run_task(cfg, plan, m0, std::min(M, m0 + plan.mt), n0, std::min(N, n0 + plan.nt), N, K, A, lda,
-             bp, C, ldc, ep);
+    const int64_t m0 = ti * plan.mt, n0 = c0 + tj * plan.nt;
+    run_task(cfg, plan, m0, std::min(M, m0 + plan.mt), n0, std::min(c1, n0 + plan.nt), N, K, A,
+             lda, bp, C, ldc, ep);
   });
 }
 
@@ -290,12 +291,24 @@ std::vector<PackedB> PackedB::pack_all(Isa isa, const std::vector<Source>& sourc
 }
 
 int64_t rows_per_panel(Isa isa) { return gemm_config(isa).mr; }
+int64_t columns_per_panel(Isa isa) { return gemm_config(isa).nr; }
 
 void gemm(Parallel* par, int64_t M, const float* A, int64_t lda, const PackedB& B, float* C,
           int64_t ldc, const Epilogue& ep) {
   if (B.empty()) return;
   run_packed(gemm_config(B.isa()), par, M, B.N(), B.K(), A, lda, B.data(), /*weight=*/true, C, ldc,
-             ep);
+             ep, 0, B.N());
+}
+
+void gemm_columns(Parallel* par, int64_t M, const float* A, int64_t lda, const PackedB& B,
+                  int64_t n0, int64_t n1, float* C, int64_t ldc, const Epilogue& ep) {
+  const GemmConfig& cfg = gemm_config(B.isa());
+  if (n0 < 0 || n1 > B.N() || n0 > n1 || n0 % cfg.nr != 0)
+    throw std::invalid_argument("gemm_columns: columns [" + std::to_string(n0) + ", " +
+                                std::to_string(n1) + ") of " + std::to_string(B.N()) +
+                                " do not start at a column panel");
+  if (B.empty()) return;
+  run_packed(cfg, par, M, B.N(), B.K(), A, lda, B.data(), /*weight=*/true, C, ldc, ep, n0, n1);
 }
 
 void gemm_unpacked(Isa isa, Parallel* par, int64_t M, int64_t N, int64_t K, const float* A,
@@ -313,7 +326,7 @@ void gemm_unpacked(Isa isa, Parallel* par, int64_t M, int64_t N, int64_t K, cons
     const int64_t p0 = t * panels_per_task;
     pack_b_panels(cfg, B, K, N, ldb, b_is_nk, bp, p0, std::min(panels, p0 + panels_per_task));
   });
-  run_packed(cfg, par, M, N, K, A, lda, bp, /*weight=*/false, C, ldc, ep);
+  run_packed(cfg, par, M, N, K, A, lda, bp, /*weight=*/false, C, ldc, ep, 0, N);
 }
 
 namespace {

@@ -76,6 +76,14 @@ class PackedB {
 void gemm(Parallel* par, int64_t M, const float* A, int64_t lda, const PackedB& B, float* C,
           int64_t ldc, const Epilogue& ep = {});
 
+// Only columns [n0, n1) of C = act(A · B + ...): the same values gemm() gives them, the rest of C
+// untouched. C, bias and residual are still indexed from column 0. n0 must be a multiple of
+// columns_per_panel(B.isa()) (a column panel of the packed layout), 0 <= n0 <= n1 <= B.N().
+// (A fused projection of which only some outputs are needed for some rows: the keys and values
+// of every token, the queries of one.)
+void gemm_columns(Parallel* par, int64_t M, const float* A, int64_t lda, const PackedB& B,
+                  int64_t n0, int64_t n1, float* C, int64_t ldc, const Epilogue& ep = {});
+
 // B not packed beforehand (activations: attention products, per-call operands). Packs into
 // scratch internally; b_is_nk as in PackedB::pack.
 void gemm_unpacked(Isa isa, Parallel* par, int64_t M, int64_t N, int64_t K, const float* A,
@@ -86,6 +94,8 @@ void gemm_unpacked(Isa isa, Parallel* par, int64_t M, int64_t N, int64_t K, cons
 // never run a partial row panel, which is slower per row: callers that cut M into pieces should
 // cut at multiples of it.
 int64_t rows_per_panel(Isa isa);
+// Columns of one packed B panel for this ISA (NR): gemm_columns' n0 is a multiple of it.
+int64_t columns_per_panel(Isa isa);
 
 // The oracle: plain loops, double accumulation, same epilogue semantics.
 void gemm_reference(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
