@@ -69,6 +69,23 @@ Setup make(const Case& c, uint64_t seed) {
   return s;
 }
 
+// Params over a fused-QKV buffer (rows of ld floats: q, k, v side by side) with out rows of
+// ld_out floats; layout fields (batch, seq_len / offsets, strides) left to the caller.
+attention::Params fused_qkv(const std::vector<float>& qkv, int64_t heads, int64_t dh, int64_t ld,
+                            int64_t ld_out, float scale) {
+  attention::Params p;
+  const int64_t D = heads * dh;
+  p.heads = heads;
+  p.head_dim = dh;
+  p.q = qkv.data();
+  p.k = qkv.data() + D;
+  p.v = qkv.data() + 2 * D;
+  p.ld_q = p.ld_k = p.ld_v = ld;
+  p.ld_out = ld_out;
+  p.scale = scale;
+  return p;
+}
+
 void run_case(Isa isa, const Case& c, uint64_t seed, Parallel* par = nullptr) {
   Setup s = make(c, seed);
   attention::attention(isa, par, s.p);
@@ -201,17 +218,9 @@ TEST_CASE("kernel attention: packed sequences of their own lengths, in one call"
       for (int64_t n : lens) off.push_back(off.back() + n);
       const int64_t rows = off.back();
       const std::vector<float> qkv = test::random_floats(rows * ld, 77 + heads);
-      attention::Params p;
+      attention::Params p = fused_qkv(qkv, heads, dh, ld, ld_out, 0.2f);
       p.batch = int64_t(lens.size());
-      p.heads = heads;
-      p.head_dim = dh;
-      p.q = qkv.data();
-      p.k = qkv.data() + D;
-      p.v = qkv.data() + 2 * D;
-      p.ld_q = p.ld_k = p.ld_v = ld;
-      p.ld_out = ld_out;
       p.offsets = off.data();
-      p.scale = 0.2f;
       std::vector<float> packed(rows * ld_out, 777.f), many = packed, single = packed, ref = packed;
       ThreadPool one(1), three(3);
       p.out = packed.data();
@@ -260,24 +269,16 @@ TEST_CASE("kernel attention: one query row per sequence gives that row of the fu
           const int64_t rows = packed_layout ? off.back() : B * T;
           const std::vector<float> qkv = test::random_floats(rows * ld, 91 + heads);
           std::vector<int32_t> key_lengths(lens.begin(), lens.end());
-          attention::Params p;
+          attention::Params p = fused_qkv(qkv, heads, dh, ld, ld_out, 0.3f);
           p.batch = B;
           p.seq_len = T;
-          p.heads = heads;
-          p.head_dim = dh;
-          p.q = qkv.data();
-          p.k = qkv.data() + D;
-          p.v = qkv.data() + 2 * D;
-          p.ld_q = p.ld_k = p.ld_v = ld;
           p.seq_stride = T * ld;
-          p.ld_out = ld_out;
           p.out_seq_stride = T * ld_out;
           if (packed_layout)
             p.offsets = off.data();
           else
             p.key_lengths = key_lengths.data();
           p.causal = causal;
-          p.scale = 0.3f;
           // a last real token, a first one, one in the middle (padded: also a padded row)
           const std::vector<int64_t> pick = {4, packed_layout ? 69 : 50, 0, packed_layout ? 17 : 60};
           std::vector<float> full(rows * ld_out, 777.f), one_thread = full, three_threads = full,
