@@ -136,8 +136,8 @@ struct BlockRows {
   const std::vector<int64_t>* kept;
   std::optional<ScratchBuffer> buf;
 
-  BlockRows(const EncoderInput& in, const std::vector<int64_t>* kept_rows, int64_t D,
-            float* x_all, EncoderScratch& s)
+  BlockRows(const EncoderInput& in, const std::vector<int64_t>* kept_rows, int64_t D, float* x_all,
+            EncoderScratch& s)
       : n(in.rows()), x(x_all), ctx(s.ctx.data()), tmp(s.tmp.data()), kept(kept_rows) {
     if (!kept) return;
     n = int64_t(kept->size());

@@ -280,7 +280,8 @@ TEST_CASE("kernel attention: one query row per sequence gives that row of the fu
             p.key_lengths = key_lengths.data();
           p.causal = causal;
           // a last real token, a first one, one in the middle (padded: also a padded row)
-          const std::vector<int64_t> pick = {4, packed_layout ? 69 : 50, 0, packed_layout ? 17 : 60};
+          const std::vector<int64_t> pick = {4, packed_layout ? 69 : 50, 0,
+                                             packed_layout ? 17 : 60};
           std::vector<float> full(rows * ld_out, 777.f), one_thread = full, three_threads = full,
                                                          ref = full;
           p.out = full.data();

@@ -12,8 +12,8 @@
 //
 // Key padding mask: keys j >= key_lengths[b] take no part (key_lengths == nullptr: all seq_len
 // keys are valid). Every query row 0..seq_len-1 is computed, including padded ones (they attend to
-// the valid keys, as with PyTorch's key_padding_mask), unless query_rows picks one per sequence. A fully masked sequence
-// (key_lengths[b] == 0) gives zero output rows: finite, never NaN.
+// the valid keys, as with PyTorch's key_padding_mask), unless query_rows picks one per sequence.
+// A fully masked sequence (key_lengths[b] == 0) gives zero output rows: finite, never NaN.
 //
 // Causal mask (causal = true, decoder-style / CLIP's text tower): query t also ignores keys j > t,
 // so it attends to keys j < min(key_length[b], t + 1). It composes with the padding mask and is
@@ -60,8 +60,9 @@ struct Params {
   bool causal = false;                   // query t attends to keys j <= t only
   // One query per sequence (nullptr: every query row). Only query row query_rows[b] of sequence b
   // (0 <= it < the sequence's rows; ignored for a sequence without rows) is computed and only its
-  // out row written, bit for bit as the full call computes it; all keys still count. For an encoder's last block when the caller
-  // reads one token of it (the class token, CLIP's end-of-text token).
+  // out row written, bit for bit as the full call computes it; all keys still count. For an
+  // encoder's last block when the caller reads one token of it (the class token, CLIP's
+  // end-of-text token).
   const int64_t* query_rows = nullptr;
 };
 
